@@ -1,0 +1,1 @@
+"""mt: RNN encoder-decoder machine translation with pluggable attention."""

@@ -1,0 +1,258 @@
+"""Typed configuration schemas (dataclasses) registered with Hydra's ConfigStore.
+
+Every YAML file under ``configs/`` is merged onto these schemas, so an unknown key or a
+value of the wrong type fails at start-up with Hydra's message naming it. Checks that a
+type cannot express (allowed names, positive sizes, language pairs) live in
+:func:`validate_config`, which every entry point calls before doing any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MULTI30K_LANGS = ("en", "de", "fr", "cs")
+MULTI30K_TEST_SPLITS = ("test_2016_flickr", "test_2017_flickr")
+# Multi30k has no Czech for the 2017 test set.
+MULTI30K_MISSING = {("test_2017_flickr", "cs")}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the fix."""
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel corpus comes from and how it is filtered and batched."""
+
+    source: str = "multi30k"  # multi30k | hub | local
+    src_lang: str = "de"
+    tgt_lang: str = "en"
+    # multi30k: folder holding multi30k/*.gz; default $MT_DATA_DIR, then data/
+    data_dir: str | None = None
+    download: bool = True  # multi30k: fetch the raw files when they are absent
+    # Test splits to load; null = every test split the source has for this pair.
+    test_splits: list[str] | None = None
+    # hub: a HuggingFace hub dataset (flat language columns or a `translation` dict)
+    hub_name: str | None = None
+    hub_config: str | None = None
+    hub_revision: str | None = None
+    hub_split_map: dict[str, str] = field(default_factory=dict)  # our split -> hub split
+    # local: split -> path. A .tsv / .jsonl file (optionally .gz), or a prefix P with
+    # files P.<src_lang> and P.<tgt_lang> (optionally .gz).
+    files: dict[str, str] = field(default_factory=dict)
+    max_len: int = 100  # train pairs longer than this (subwords, either side) are dropped
+    cache_dir: str = "data/cache"  # tokenizer models and cached id datasets
+    # batching
+    batch_tokens: int = 6000  # token budget per batch (padded, larger of src/tgt)
+    batch_sentences: int = 0  # > 0: fixed number of sentences instead of a token budget
+    eval_batch_sentences: int = 100  # batches for validation / test decoding
+    bucket_chunk_batches: int = 64  # batches' worth of examples sorted together per chunk
+
+
+@dataclass
+class TokenizerConfig:
+    """Sentencepiece subword model settings."""
+
+    model_type: str = "unigram"  # unigram | bpe
+    vocab_size: int = 8000
+    joint: bool = True  # one model for both languages (else one per side)
+    character_coverage: float = 1.0
+    # Subword regularisation on train batches only (unigram: alpha in (0, 1]).
+    sampling_alpha: float = 0.0
+    sampling_nbest: int = -1
+    input_sentence_size: int = 0  # 0 = train on every sentence
+    seed: int = 1
+
+
+@dataclass
+class AttentionConfig:
+    """Attention mechanism, chosen by name from the registry in mt.models.attention."""
+
+    name: str = "bahdanau"
+    hidden_size: int = 0  # additive / concat energy size; 0 = decoder hidden size
+
+
+@dataclass
+class ModelConfig:
+    """RNN encoder-decoder sizes and structure."""
+
+    rnn_type: str = "gru"  # gru | lstm
+    emb_size: int = 256
+    enc_hidden: int = 256  # per direction
+    enc_layers: int = 1
+    bidirectional: bool = True
+    dec_hidden: int = 512
+    dec_layers: int = 1
+    dropout: float = 0.3
+    emb_dropout: float = 0.3
+    bridge: str = "bridge"  # bridge | last | zero
+    decoder_style: str = "luong"  # luong (input feeding) | bahdanau
+    input_feeding: bool = True  # luong style only
+    tie_embeddings: bool = False  # tie target embeddings and output layer
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule."""
+
+    name: str = "adam"  # adam | adamw
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 1.0  # 0 = no clipping
+    schedule: str = "plateau"  # plateau | inverse_sqrt | none
+    warmup_steps: int = 0  # inverse_sqrt: linear warm-up length
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2  # validations without improvement before decay
+    min_lr: float = 1e-5
+
+
+@dataclass
+class TrainerConfig:
+    """The training loop: length, cadence, precision, regularisation."""
+
+    max_steps: int = 0  # 0 = no step limit
+    max_epochs: int = 50
+    max_minutes: float = 0.0  # wall-clock budget for training; 0 = none
+    valid_every: int = 500  # steps between validations
+    valid_max_sentences: int = 0  # 0 = the whole validation split
+    early_stopping_patience: int = 8  # validations without BLEU gain; 0 = off
+    label_smoothing: float = 0.1
+    teacher_forcing: float = 1.0  # probability of feeding the gold previous token
+    precision: str = "bf16"  # fp32 | bf16 (autocast)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 50
+    checkpoint_every: int = 0  # steps between checkpoints besides validations; 0 = off
+    keep_last: int = 2
+    max_nonfinite: int = 10  # consecutive non-finite losses before the run stops
+    plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
+    sample_sentences: int = 5  # source / reference / hypothesis rows in TensorBoard
+    test_beam_size: int = 5
+    length_penalty: float = 1.0
+    max_len_a: float = 1.5  # decode at most a * source length + b tokens
+    max_len_b: int = 10
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Top-level schema of `mt-train` (configs/train.yaml)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 1
+    resume: str | None = None  # a run directory to continue
+    experiment_name: str = "default"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"config error at `{key}`: {msg}")
+
+
+def _one_of(value: Any, allowed: tuple, key: str) -> None:
+    _check(value in allowed, key, f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def validate_data(cfg: DataConfig) -> None:
+    """Raise :class:`ConfigError` for an invalid data section."""
+    _one_of(cfg.source, ("multi30k", "hub", "local"), "data.source")
+    _check(cfg.src_lang != cfg.tgt_lang, "data.tgt_lang", "source and target language are the same")
+    if cfg.source == "multi30k":
+        for key, lang in (("data.src_lang", cfg.src_lang), ("data.tgt_lang", cfg.tgt_lang)):
+            _check(
+                lang in MULTI30K_LANGS,
+                key,
+                f"unknown language {lang!r} for Multi30k; choose from {', '.join(MULTI30K_LANGS)}",
+            )
+        for split in cfg.test_splits or []:
+            _one_of(split, MULTI30K_TEST_SPLITS, "data.test_splits")
+            for lang in (cfg.src_lang, cfg.tgt_lang):
+                _check(
+                    (split, lang) not in MULTI30K_MISSING,
+                    "data.test_splits",
+                    f"Multi30k has no {lang!r} for {split}; drop it from data.test_splits "
+                    f"(e.g. data.test_splits=[test_2016_flickr])",
+                )
+    if cfg.source == "hub":
+        _check(bool(cfg.hub_name), "data.hub_name", "data=hub needs data.hub_name=OWNER/NAME")
+    if cfg.source == "local":
+        for split in ("train", "validation"):
+            _check(split in cfg.files, f"data.files.{split}", f"data=local needs data.files.{split}=PATH")
+    _check(cfg.max_len > 0, "data.max_len", "must be positive")
+    _check(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
+    _check(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
+    _check(cfg.eval_batch_sentences > 0, "data.eval_batch_sentences", "must be positive")
+    _check(cfg.bucket_chunk_batches > 0, "data.bucket_chunk_batches", "must be positive")
+
+
+def validate_tokenizer(cfg: TokenizerConfig) -> None:
+    """Raise :class:`ConfigError` for an invalid tokenizer section."""
+    _one_of(cfg.model_type, ("unigram", "bpe"), "tokenizer.model_type")
+    _check(cfg.vocab_size >= 16, "tokenizer.vocab_size", "must be at least 16")
+    _check(0.0 < cfg.character_coverage <= 1.0, "tokenizer.character_coverage", "must be in (0, 1]")
+    _check(0.0 <= cfg.sampling_alpha <= 1.0, "tokenizer.sampling_alpha", "must be in [0, 1]")
+    _check(
+        cfg.sampling_alpha == 0.0 or cfg.model_type == "bpe" or cfg.sampling_nbest not in (0, 1),
+        "tokenizer.sampling_nbest",
+        "0 and 1 turn unigram sampling off; use -1 (all segmentations) or a value > 1",
+    )
+    _check(cfg.input_sentence_size >= 0, "tokenizer.input_sentence_size", "must be >= 0")
+
+
+def validate_model(cfg: ModelConfig) -> None:
+    """Raise :class:`ConfigError` for an invalid model section."""
+    from mt.models.attention import ATTENTION_REGISTRY
+
+    _one_of(cfg.rnn_type, ("gru", "lstm"), "model.rnn_type")
+    _one_of(cfg.bridge, ("bridge", "last", "zero"), "model.bridge")
+    _one_of(cfg.decoder_style, ("luong", "bahdanau"), "model.decoder_style")
+    _one_of(cfg.attention.name, tuple(sorted(ATTENTION_REGISTRY)), "model.attention.name")
+    for key in ("emb_size", "enc_hidden", "enc_layers", "dec_hidden", "dec_layers"):
+        _check(getattr(cfg, key) > 0, f"model.{key}", f"must be positive, got {getattr(cfg, key)}")
+    _check(cfg.attention.hidden_size >= 0, "model.attention.hidden_size", "must be >= 0")
+    for key in ("dropout", "emb_dropout"):
+        _check(0.0 <= getattr(cfg, key) < 1.0, f"model.{key}", "must be in [0, 1)")
+
+
+def validate_train(cfg: TrainConfig) -> None:
+    """Raise :class:`ConfigError` for any invalid value in a training config."""
+    validate_data(cfg.data)
+    validate_tokenizer(cfg.tokenizer)
+    validate_model(cfg.model)
+    o, t = cfg.optim, cfg.trainer
+    _one_of(o.name, ("adam", "adamw"), "optim.name")
+    _one_of(o.schedule, ("plateau", "inverse_sqrt", "none"), "optim.schedule")
+    _check(o.lr > 0, "optim.lr", "must be positive")
+    _check(len(o.betas) == 2, "optim.betas", "needs two values, e.g. [0.9, 0.999]")
+    _check(o.clip_grad_norm >= 0, "optim.clip_grad_norm", "must be >= 0")
+    _check(o.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
+    _one_of(t.precision, ("fp32", "bf16"), "trainer.precision")
+    _check(
+        t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+        "trainer.device",
+        f"{t.device!r} is not auto, cpu, cuda or cuda:N",
+    )
+    _check(t.max_steps >= 0, "trainer.max_steps", "must be >= 0")
+    _check(t.max_epochs > 0, "trainer.max_epochs", "must be positive")
+    _check(t.valid_every > 0, "trainer.valid_every", "must be positive")
+    _check(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "must be in [0, 1)")
+    _check(0.0 <= t.teacher_forcing <= 1.0, "trainer.teacher_forcing", "must be in [0, 1]")
+    _check(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
+    _check(t.test_beam_size >= 1, "trainer.test_beam_size", "must be at least 1")
+    _check(t.max_nonfinite >= 1, "trainer.max_nonfinite", "must be at least 1")
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)

@@ -1,0 +1,61 @@
+"""Corpus scores with sacreBLEU (BLEU, chrF, TER with their signatures) and the
+tokenized lowercased BLEU used by published Multi30k results."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sacrebleu.metrics import BLEU, CHRF, TER
+
+TOK_LC_PROTOCOL = "sacremoses tokenizer (no escaping) + lowercase, then BLEU with tokenize=none"
+
+
+@lru_cache(maxsize=8)
+def _moses(lang: str):
+    from sacremoses import MosesTokenizer
+
+    return MosesTokenizer(lang=lang)
+
+
+def moses_tok_lc(lines: list[str], lang: str) -> list[str]:
+    """Moses-tokenize and lowercase, as multi-bleu.perl evaluations of Multi30k did."""
+    tok = _moses(lang)
+    return [tok.tokenize(line, escape=False, return_str=True).lower() for line in lines]
+
+
+def score_corpus(hyps: list[str], refs: list[str], tgt_lang: str = "en") -> dict[str, Any]:
+    """Detokenized hypotheses vs raw references -> {bleu, chrf, ter, bleu_tok_lc}.
+
+    Each of bleu, chrf, ter is {"score": float, "signature": str}; bleu also carries the
+    n-gram precisions and the brevity penalty.
+    """
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    bleu, chrf, ter = BLEU(), CHRF(), TER()
+    b = bleu.corpus_score(hyps, [refs])
+    c = chrf.corpus_score(hyps, [refs])
+    t = ter.corpus_score(hyps, [refs])
+    tok = BLEU(tokenize="none", force=True)
+    bt = tok.corpus_score(moses_tok_lc(hyps, tgt_lang), [moses_tok_lc(refs, tgt_lang)])
+    return {
+        "bleu": {"score": round(b.score, 2), "signature": str(bleu.get_signature()),
+                 "precisions": [round(p, 1) for p in b.precisions], "bp": round(b.bp, 3),
+                 "sys_len": b.sys_len, "ref_len": b.ref_len},
+        "chrf": {"score": round(c.score, 2), "signature": str(chrf.get_signature())},
+        "ter": {"score": round(t.score, 2), "signature": str(ter.get_signature())},
+        "bleu_tok_lc": {"score": round(bt.score, 2), "signature": str(tok.get_signature()), "protocol": TOK_LC_PROTOCOL},
+    }  # fmt: skip
+
+
+def quick_bleu(hyps: list[str], refs: list[str]) -> tuple[float, float]:
+    """(BLEU, chrF) only: the validation metrics."""
+    return BLEU().corpus_score(hyps, [refs]).score, CHRF().corpus_score(hyps, [refs]).score
+
+
+def summary_line(name: str, scores: dict[str, Any]) -> str:
+    """One line: split, BLEU, chrF, TER, tokenized lowercased BLEU."""
+    return (
+        f"{name}: BLEU {scores['bleu']['score']:.2f}  chrF {scores['chrf']['score']:.2f}  "
+        f"TER {scores['ter']['score']:.2f}  BLEU(tok,lc) {scores['bleu_tok_lc']['score']:.2f}"
+    )

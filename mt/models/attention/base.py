@@ -1,0 +1,95 @@
+"""The attention interface every mechanism implements, and its two pure helpers.
+
+A mechanism scores one decoder query against every encoder position (``score``); the base
+class turns those energies into weights over the real (unpadded) source positions and a
+context vector (``forward``). Work that depends only on the encoder output is done once per
+batch by ``precompute_keys`` and handed back to every call explicitly, so a module holds no
+state between calls.
+
+Shapes: B batch, S source length, Hq query size, Hk key (encoder output) size, Hv value size.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+def masked_softmax(energies: Tensor, mask: Tensor) -> Tensor:
+    """Softmax of ``energies`` over the positions where ``mask`` is True, exactly 0.0 elsewhere.
+
+    Args:
+        energies: (B, S) scores, any floating dtype.
+        mask: (B, S) bool, True for a real position. Every row needs at least one True: a row
+            without one gives NaN (not checked, as a check would cost a device sync per step).
+
+    Returns:
+        (B, S) weights in at least float32 (float64 stays float64), each row summing to 1.
+    """
+    dtype = torch.promote_types(energies.dtype, torch.float32)
+    return torch.where(mask, energies, float("-inf")).softmax(dim=-1, dtype=dtype)
+
+
+def attend(weights: Tensor, values: Tensor) -> Tensor:
+    """Weighted sum of ``values`` (B, S, Hv) over source positions with ``weights`` (B, S) -> (B, Hv)."""
+    return torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # (B, 1, S) @ (B, S, Hv) -> (B, Hv)
+
+
+class Attention(nn.Module, ABC):
+    """Base class of the attention mechanisms; subclasses implement ``score``.
+
+    Args:
+        query_size: Hq, size of the decoder state that asks the question.
+        key_size: Hk, size of an encoder output vector.
+        hidden_size: A, energy size of the mechanisms that have one (additive, concat);
+            0 means ``query_size``. Dot-product mechanisms ignore it.
+    """
+
+    name: ClassVar[str] = ""  # set by mt.models.attention.registry.register
+
+    def __init__(self, query_size: int, key_size: int, hidden_size: int = 0) -> None:
+        super().__init__()
+        if query_size <= 0 or key_size <= 0:
+            raise ValueError(
+                f"attention sizes must be positive, got query_size={query_size}, key_size={key_size}"
+            )
+        if hidden_size < 0:
+            raise ValueError(f"attention hidden_size must be >= 0 (0 = query_size), got {hidden_size}")
+        self.query_size = query_size
+        self.key_size = key_size
+        self.hidden_size = hidden_size or query_size
+
+    def precompute_keys(self, memory: Tensor) -> Tensor:
+        """Keys derived from the encoder output (B, S, Hk) alone; compute once per batch.
+
+        Returns (B, S, *), passed back to ``score`` / ``forward`` at every decoder step.
+        The default is the encoder output itself.
+        """
+        return memory
+
+    @abstractmethod
+    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+        """Energies (B, S) of one query (B, Hq) against keys (B, S, *) from ``precompute_keys``."""
+
+    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Attend from ``query`` over the source.
+
+        Args:
+            query: (B, Hq) decoder state.
+            keys: (B, S, *) from ``precompute_keys(memory)``.
+            values: (B, S, Hv) vectors to average, usually the encoder output ``memory``.
+            mask: (B, S) bool, True for a real token; every row needs at least one.
+
+        Returns:
+            context (B, Hv) and weights (B, S), in the values' dtype: the weights sum to 1 over
+            the real positions and are exactly 0.0 on padding.
+        """
+        energies = self.score(query, keys)  # (B, S)
+        weights = masked_softmax(energies, mask).to(values.dtype)  # (B, S)
+        return attend(weights, values), weights
+
+    def extra_repr(self) -> str:
+        return f"query_size={self.query_size}, key_size={self.key_size}, hidden_size={self.hidden_size}"

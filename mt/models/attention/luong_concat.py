@@ -1,0 +1,41 @@
+"""Concat attention of Luong et al. (2015), "Effective Approaches to Attention-based Neural
+Machine Translation" (EMNLP): ``e_j = v^T tanh(W [q; k_j] + b)`` with one matrix W of shape
+(A, Hq + Hk).
+
+W's columns split into a query part and a key part, ``W [q; k] = W_q q + W_k k``, so the key
+part is computed once per batch and ``[q; k_j]`` is never built for every pair.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mt.models.attention.bahdanau import additive_energies
+from mt.models.attention.base import Attention
+from mt.models.attention.registry import register
+
+
+@register("luong_concat")
+class LuongConcatAttention(Attention):
+    """Concat attention ``v^T tanh(W [q; k] + b)`` with energy size A = hidden_size.
+
+    Parameters: ``w`` (W: Hq + Hk -> A with bias b; columns ``[:Hq]`` act on the query,
+    ``[Hq:]`` on the key) and ``v`` (A -> 1, no bias); default ``nn.Linear`` initialisation.
+    """
+
+    def __init__(self, query_size: int, key_size: int, hidden_size: int = 0) -> None:
+        super().__init__(query_size, key_size, hidden_size)
+        self.w = nn.Linear(query_size + key_size, self.hidden_size)
+        self.v = nn.Linear(self.hidden_size, 1, bias=False)
+
+    def precompute_keys(self, memory: Tensor) -> Tensor:
+        """``2 (W_k K + b)`` (B, S, A) from the encoder output (B, S, Hk); the 2 is for ``additive_energies``."""
+        w_k = self.w.weight[:, self.query_size :]  # (A, Hk)
+        return F.linear(memory, w_k, self.w.bias).mul_(2)
+
+    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+        """Energies (B, S) of query (B, Hq) against keys (B, S, A) from ``precompute_keys``."""
+        w_q = self.w.weight[:, : self.query_size]  # (A, Hq)
+        query2 = F.linear(query, w_q).mul_(2)  # (B, A)
+        return additive_energies(keys, query2, self.v.weight[0])

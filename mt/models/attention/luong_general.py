@@ -1,0 +1,34 @@
+"""General attention of Luong et al. (2015), "Effective Approaches to Attention-based Neural
+Machine Translation" (EMNLP): ``e_j = q^T W k_j``; works for any Hq and Hk.
+
+``W K`` depends only on the encoder and is computed once per batch; each step is then a dot
+product.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from mt.models.attention.base import Attention
+from mt.models.attention.luong_dot import dot_energies
+from mt.models.attention.registry import register
+
+
+@register("luong_general")
+class LuongGeneralAttention(Attention):
+    """Bilinear attention ``q^T W k``; hidden_size is ignored.
+
+    Parameter: ``w`` (W: Hk -> Hq, no bias); default ``nn.Linear`` initialisation.
+    """
+
+    def __init__(self, query_size: int, key_size: int, hidden_size: int = 0) -> None:
+        super().__init__(query_size, key_size, hidden_size)
+        self.w = nn.Linear(key_size, query_size, bias=False)
+
+    def precompute_keys(self, memory: Tensor) -> Tensor:
+        """``K W^T`` (B, S, Hq) from the encoder output (B, S, Hk)."""
+        return self.w(memory)
+
+    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+        """Energies (B, S) of query (B, Hq) against keys (B, S, Hq) from ``precompute_keys``."""
+        return dot_energies(query, keys)

@@ -1,0 +1,142 @@
+"""The encoder-decoder model and its factory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from mt.models.attention import build_attention
+from mt.models.decoder import Decoder, DecoderState, EncoderContext
+from mt.models.encoder import Bridge, Encoder
+
+log = logging.getLogger("mt.model")
+
+
+class Seq2Seq(nn.Module):
+    """RNN encoder, bridge, attentional decoder and output layer."""
+
+    def __init__(
+        self, encoder: Encoder, bridge: Bridge, decoder: Decoder, tgt_vocab_size: int, tie: bool
+    ) -> None:
+        super().__init__()
+        self.encoder, self.bridge, self.decoder = encoder, bridge, decoder
+        self.output = nn.Linear(decoder.output_size, tgt_vocab_size, bias=True)
+        if tie:
+            if decoder.embed.embedding_dim != decoder.output_size:
+                raise ValueError(
+                    f"model.tie_embeddings needs the target embedding size ({decoder.embed.embedding_dim}) "
+                    f"to equal the decoder output size ({decoder.output_size}); set model.emb_size="
+                    f"{decoder.output_size} or model.tie_embeddings=false"
+                )
+            self.output.weight = decoder.embed.weight
+
+    def encode(self, src: Tensor, src_lens: Tensor, src_mask: Tensor) -> tuple[EncoderContext, DecoderState]:
+        """src (B, S), src_lens (B,), src_mask (B, S) -> per-batch attention context and initial state."""
+        memory, h, c = self.encoder(src, src_lens)
+        keys = self.decoder.attention.precompute_keys(memory)  # once per batch
+        h0, c0 = self.bridge(h, c)
+        return EncoderContext(memory, keys, src_mask), self.decoder.init_state(h0, c0)
+
+    def forward(
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        src_mask: Tensor,
+        tgt_in: Tensor,
+        return_attention: bool = False,
+        teacher_forcing: float = 1.0,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher-forced features (B, T, H) and optionally attention (B, T, S)."""
+        ctx, state = self.encode(src, src_lens, src_mask)
+        return self.decoder(tgt_in, state, ctx, return_attention, teacher_forcing, self.output)
+
+    def loss(
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        src_mask: Tensor,
+        tgt_in: Tensor,
+        tgt_out: Tensor,
+        tgt_mask: Tensor,
+        label_smoothing: float = 0.0,
+        teacher_forcing: float = 1.0,
+    ) -> tuple[Tensor, Tensor]:
+        """Summed cross-entropy over real target tokens -> (loss_sum, nll_sum), both scalars.
+
+        The output layer runs once, over the real (unpadded) positions only.
+        """
+        features, _ = self.forward(src, src_lens, src_mask, tgt_in, teacher_forcing=teacher_forcing)
+        real = features[tgt_mask]  # (N, H)
+        logits = self.output(real).float()  # (N, V)
+        gold = tgt_out[tgt_mask]  # (N,)
+        loss = F.cross_entropy(logits, gold, reduction="sum", label_smoothing=label_smoothing)
+        if label_smoothing == 0.0:
+            return loss, loss.detach()
+        with torch.no_grad():
+            nll = F.cross_entropy(logits, gold, reduction="sum")
+        return loss, nll
+
+    def num_parameters(self, embeddings: bool = True) -> int:
+        """Number of distinct trainable parameters (optionally without embedding tables)."""
+        params = {id(p): p for p in self.parameters() if p.requires_grad}
+        if not embeddings:
+            for emb in (self.encoder.embed, self.decoder.embed):
+                params.pop(id(emb.weight), None)
+        return sum(p.numel() for p in params.values())
+
+
+def _get(cfg: Any, key: str) -> Any:
+    return cfg[key] if isinstance(cfg, dict) else getattr(cfg, key)
+
+
+def build_model(cfg: Any, src_vocab_size: int, tgt_vocab_size: int, pad_id: int = 0) -> Seq2Seq:
+    """Build a Seq2Seq from a ModelConfig (dataclass, DictConfig or plain dict); no Hydra needed."""
+    if is_dataclass(cfg):
+        cfg = asdict(cfg)
+    att_cfg = _get(cfg, "attention")
+    encoder = Encoder(
+        src_vocab_size,
+        _get(cfg, "emb_size"),
+        _get(cfg, "enc_hidden"),
+        num_layers=_get(cfg, "enc_layers"),
+        bidirectional=_get(cfg, "bidirectional"),
+        rnn_type=_get(cfg, "rnn_type"),
+        dropout=_get(cfg, "dropout"),
+        emb_dropout=_get(cfg, "emb_dropout"),
+        pad_id=pad_id,
+    )
+    dec_hidden = _get(cfg, "dec_hidden")
+    attention = build_attention(
+        _get(att_cfg, "name"), dec_hidden, encoder.output_size, _get(att_cfg, "hidden_size")
+    )
+    decoder = Decoder(
+        tgt_vocab_size,
+        _get(cfg, "emb_size"),
+        dec_hidden,
+        encoder.output_size,
+        attention,
+        num_layers=_get(cfg, "dec_layers"),
+        rnn_type=_get(cfg, "rnn_type"),
+        style=_get(cfg, "decoder_style"),
+        input_feeding=_get(cfg, "input_feeding"),
+        dropout=_get(cfg, "dropout"),
+        emb_dropout=_get(cfg, "emb_dropout"),
+        pad_id=pad_id,
+    )
+    bridge = Bridge(
+        _get(cfg, "bridge"), encoder.output_size, dec_hidden, _get(cfg, "dec_layers"), _get(cfg, "rnn_type")
+    )
+    model = Seq2Seq(encoder, bridge, decoder, tgt_vocab_size, _get(cfg, "tie_embeddings"))
+    log.info(
+        "model: %s parameters (%s without embeddings), attention=%s, decoder=%s",
+        f"{model.num_parameters():,}",
+        f"{model.num_parameters(embeddings=False):,}",
+        _get(att_cfg, "name"),
+        _get(cfg, "decoder_style"),
+    )
+    return model

@@ -1,0 +1,171 @@
+"""Encoder, decoder and Seq2Seq: shapes, masks, both decoder styles, training/search agreement."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mt.config import AttentionConfig, ModelConfig
+from mt.models.attention import ATTENTION_REGISTRY
+from mt.models.encoder import Bridge, Encoder
+from mt.models.seq2seq import build_model
+
+V_SRC, V_TGT = 37, 41
+
+
+def small_cfg(**kw) -> ModelConfig:
+    att = kw.pop("attention", "bahdanau")
+    base = dict(emb_size=16, enc_hidden=12, dec_hidden=24, dropout=0.0, emb_dropout=0.0)
+    base.update(kw)
+    return ModelConfig(attention=AttentionConfig(name=att), **base)
+
+
+def random_batch(B=5, S=7, T=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    src_lens = torch.randint(1, S + 1, (B,), generator=g)
+    src_lens[0] = S
+    src = torch.randint(4, V_SRC, (B, S), generator=g)
+    src_mask = torch.arange(S)[None] < src_lens[:, None]
+    src = src.masked_fill(~src_mask, 0)
+    tgt_lens = torch.randint(1, T + 1, (B,), generator=g)
+    tgt_lens[-1] = T
+    tgt = torch.randint(4, V_TGT, (B, T), generator=g)
+    tgt_mask = torch.arange(T)[None] < tgt_lens[:, None]
+    tgt_in = torch.cat([torch.full((B, 1), 2), tgt[:, :-1]], 1).masked_fill(~tgt_mask, 0)
+    tgt_out = tgt.masked_fill(~tgt_mask, 0)
+    return src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_encoder_shapes_and_padding(rnn_type, bidirectional):
+    enc = Encoder(V_SRC, 8, 6, num_layers=2, bidirectional=bidirectional, rnn_type=rnn_type)
+    src, src_lens, src_mask, *_ = random_batch()
+    memory, h, c = enc(src, src_lens)
+    D = 2 if bidirectional else 1
+    assert memory.shape == (5, 7, 6 * D)
+    assert h.shape == (2, 5, 6 * D)
+    assert (c is None) == (rnn_type == "gru")
+    assert torch.all(memory[~src_mask] == 0)  # packed: padding produces nothing
+    # packing: a sentence's encoding does not depend on the padding around it
+    one, _, _ = enc(src[1:2, : src_lens[1]], src_lens[1:2])
+    torch.testing.assert_close(memory[1, : src_lens[1]], one[0])
+
+
+@pytest.mark.parametrize("kind", ["bridge", "last", "zero"])
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_bridge(kind, rnn_type):
+    bridge = Bridge(kind, 10, 10, dec_layers=2, rnn_type=rnn_type)
+    h = torch.randn(1, 3, 10)
+    c = torch.randn(1, 3, 10) if rnn_type == "lstm" else None
+    h0, c0 = bridge(h, c)
+    assert h0.shape == (3, 2, 10)
+    assert (c0 is None) == (rnn_type == "gru")
+    if kind == "zero":
+        assert torch.all(h0 == 0)
+    if kind == "last":
+        torch.testing.assert_close(h0[:, 1], h[0])
+
+
+def test_bridge_last_size_mismatch_is_clear():
+    with pytest.raises(ValueError, match="model.bridge=last"):
+        Bridge("last", 10, 12, 1, "gru")
+
+
+@pytest.mark.parametrize("attention", sorted(ATTENTION_REGISTRY))
+@pytest.mark.parametrize("style", ["luong", "bahdanau"])
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_teacher_forcing_matches_step_by_step(attention, style, rnn_type):
+    """The training path (one call over all steps) and the search path (step) agree."""
+    torch.manual_seed(0)
+    cfg = small_cfg(attention=attention, decoder_style=style, rnn_type=rnn_type, dec_layers=2)
+    model = build_model(cfg, V_SRC, V_TGT).eval()
+    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch()
+    feats, att = model(src, src_lens, src_mask, tgt_in, return_attention=True)
+    assert feats.shape == (5, 6, 24) and att.shape == (5, 6, 7)
+    ctx, state = model.encode(src, src_lens, src_mask)
+    for t in range(tgt_in.size(1)):
+        f, w, state = model.decoder.step(tgt_in[:, t], state, ctx)
+        torch.testing.assert_close(f, feats[:, t], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(w, att[:, t], atol=1e-5, rtol=1e-5)
+    assert torch.all(att.masked_select(~src_mask[:, None, :].expand_as(att)) == 0)
+    torch.testing.assert_close(att.sum(-1), torch.ones(5, 6))
+
+
+@pytest.mark.parametrize("style", ["luong", "bahdanau"])
+def test_loss_backward_and_output_layer_called_once(style):
+    torch.manual_seed(0)
+    model = build_model(small_cfg(decoder_style=style, dropout=0.2, emb_dropout=0.1), V_SRC, V_TGT).train()
+    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch()
+    calls = []
+    model.output.register_forward_hook(lambda m, i, o: calls.append(o.shape))
+    loss, nll = model.loss(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, label_smoothing=0.1)
+    assert calls == [(int(tgt_mask.sum()), V_TGT)]  # once, over real tokens only
+    assert torch.isfinite(loss) and nll.item() > 0
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert missing == []
+
+
+def test_scheduled_sampling_runs_and_differs():
+    torch.manual_seed(0)
+    model = build_model(small_cfg(), V_SRC, V_TGT).train()
+    batch = random_batch()
+    torch.manual_seed(1)
+    full, _ = model.loss(*batch, teacher_forcing=1.0)
+    torch.manual_seed(1)
+    sampled, _ = model.loss(*batch, teacher_forcing=0.0)
+    sampled.backward()
+    assert not torch.allclose(full, sampled)
+
+
+def test_tied_embeddings():
+    model = build_model(small_cfg(emb_size=24, tie_embeddings=True), V_SRC, V_TGT)
+    assert model.output.weight is model.decoder.embed.weight
+    with pytest.raises(ValueError, match="tie_embeddings"):
+        build_model(small_cfg(emb_size=16, tie_embeddings=True), V_SRC, V_TGT)
+
+
+def test_dot_attention_size_mismatch_is_build_error():
+    with pytest.raises(ValueError):
+        build_model(small_cfg(attention="luong_dot", enc_hidden=12, dec_hidden=30), V_SRC, V_TGT)
+
+
+def test_build_model_from_plain_dict_and_param_count(caplog):
+    cfg = {
+        "rnn_type": "gru", "emb_size": 8, "enc_hidden": 8, "enc_layers": 1, "bidirectional": True,
+        "dec_hidden": 16, "dec_layers": 1, "dropout": 0.0, "emb_dropout": 0.0, "bridge": "bridge",
+        "decoder_style": "luong", "input_feeding": True, "tie_embeddings": False,
+        "attention": {"name": "scaled_dot", "hidden_size": 0},
+    }  # fmt: skip
+    with caplog.at_level("INFO", logger="mt.model"):
+        model = build_model(cfg, 20, 30)
+    assert "parameters" in caplog.text
+    assert model.num_parameters() == sum(p.numel() for p in model.parameters())
+
+
+def test_default_model_size():
+    """The default config: embeddings 256, encoder 256 per direction, decoder 512."""
+    model = build_model(ModelConfig(), 8000, 8000)
+    assert model.encoder.output_size == 512 and model.decoder.hidden_size == 512
+    assert 11e6 < model.num_parameters() < 14e6  # 12.3M: 8.2M of it embeddings and output layer
+
+
+@pytest.mark.parametrize("attention", sorted(ATTENTION_REGISTRY))
+def test_flops_from_layer_shapes_match_torch_flop_counter(attention):
+    """The analytic count used by the benchmarks agrees with torch's own count of the
+    matmul FLOPs of a forward + backward step on an unpadded batch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mt.models.flops import train_step_flops
+
+    model = build_model(small_cfg(attention=attention, enc_hidden=16, dec_hidden=32), 300, 400)
+    B, S, T = 8, 6, 5
+    src = torch.randint(4, 300, (B, S))
+    lens, mask = torch.full((B,), S), torch.ones(B, S, dtype=torch.bool)
+    tgt = torch.randint(4, 400, (B, T))
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = model.loss(src, lens, mask, tgt, tgt, torch.ones(B, T, dtype=torch.bool))
+        loss.backward()
+    expected = train_step_flops(model, B * S, B * T, B)
+    assert expected == pytest.approx(counter.get_total_flops(), rel=0.03)
