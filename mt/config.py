@@ -116,8 +116,8 @@ class TrainerConfig:
 
     max_steps: int = 0  # 0 = no step limit
     max_epochs: int = 50
-    max_minutes: float = 0.0  # wall-clock budget for training; 0 = none
-    valid_every: int = 500  # steps between validations
+    max_minutes: float = 42.0  # wall-clock budget for training (incl. validation); 0 = none
+    valid_every: int = 150  # steps between validations
     valid_max_sentences: int = 0  # 0 = the whole validation split
     early_stopping_patience: int = 8  # validations without BLEU gain; 0 = off
     label_smoothing: float = 0.1

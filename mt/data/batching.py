@@ -1,0 +1,181 @@
+"""From encoded splits to DataLoaders of :class:`Batch` (the data pipeline's last step).
+
+Typical use::
+
+    dsd = encode_splits(load_parallel(cfg.data), tokenizer, cache_dir)
+    train, n_dropped = filter_train(dsd["train"], cfg.data.max_len)
+    loader = make_train_loader(train, tokenizer, cfg.data, seed=cfg.seed)
+    for epoch in range(n):
+        loader.sampler.set_epoch(epoch)          # or set_epoch(epoch, start_batch=k) to resume
+        for batch in loader: ...
+    for batch in make_eval_loader(dsd["validation"], cfg.data): ...   # batch.indices -> restore_order
+
+This module also re-exports the pieces it is built from (encoding, sampler, collate) so callers
+need one import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+import numpy as np
+import sentencepiece as spm
+import torch
+from datasets import Dataset
+from torch.utils.data import DataLoader
+
+from mt.config import DataConfig
+from mt.data.collate import Batch, RaggedIds, collate, collate_ragged
+from mt.data.encode import encode_split, encode_splits, filter_train, int_column, text_column
+from mt.data.sampler import BucketBatchSampler, padding_stats
+from mt.tokenizer import Tokenizer
+
+__all__ = [
+    "Batch",
+    "BucketBatchSampler",
+    "PairBatches",
+    "RaggedIds",
+    "collate",
+    "collate_ragged",
+    "encode_split",
+    "encode_splits",
+    "eval_batches",
+    "filter_train",
+    "make_eval_loader",
+    "make_train_loader",
+    "padding_stats",
+    "restore_order",
+]
+
+T = TypeVar("T")
+
+
+class PairBatches(torch.utils.data.Dataset):
+    """Map-style dataset whose item for a list of row indices is that whole :class:`Batch`.
+
+    Ids come from the encoded columns; with ``sample=True`` (subword regularisation, train
+    only) the raw text of each batch is re-encoded with a sampled segmentation instead.
+    """
+
+    def __init__(self, ds: Dataset, tokenizer: Tokenizer | None = None, sample: bool = False) -> None:
+        """``ds`` needs ``src_ids``/``tgt_ids`` columns, and ``src``/``tgt`` text when ``sample``."""
+        if sample and tokenizer is None:
+            raise ValueError("sample=True needs the tokenizer")
+        self.n = len(ds)
+        table = ds.with_format("arrow")[:]
+        self.src = RaggedIds.from_arrow(table.column("src_ids"))
+        self.tgt = RaggedIds.from_arrow(table.column("tgt_ids")) if "tgt_ids" in table.column_names else None
+        self.tokenizer = tokenizer if sample else None
+        self.texts = (text_column(ds, "src"), text_column(ds, "tgt")) if sample else None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, indices: Sequence[int]) -> Batch:
+        idx = np.asarray(indices, dtype=np.int64)
+        if self.tokenizer is not None and self.texts is not None:
+            src_text, tgt_text = self.texts
+            src = self.tokenizer.encode_src([src_text[i] for i in idx], sample=True)
+            tgt = self.tokenizer.encode_tgt([tgt_text[i] for i in idx], sample=True)
+            return collate(src, tgt, idx)
+        return collate_ragged(self.src, self.tgt, idx)
+
+
+def _identity(x: Batch) -> Batch:
+    return x
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Forked workers inherit one sentencepiece RNG state; give each worker (and epoch) its own.
+    spm.set_random_generator_seed(torch.initial_seed() % (2**31))
+
+
+def make_train_loader(
+    ds: Dataset,
+    tokenizer: Tokenizer,
+    cfg: DataConfig,
+    *,
+    seed: int,
+    sample: bool | None = None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+) -> DataLoader:
+    """Return a loader of bucketed train batches; its ``.sampler`` is the :class:`BucketBatchSampler`.
+
+    ``sample`` (default: ``tokenizer.sampling_alpha > 0``) re-encodes each batch's text with a
+    sampled segmentation; the token budget then uses the deterministic lengths, so a batch can
+    run slightly over it.
+    """
+    src_lens, tgt_lens = int_column(ds, "src_len"), int_column(ds, "tgt_len")
+    sampler = BucketBatchSampler(
+        src_lens,
+        tgt_lens,
+        batch_tokens=cfg.batch_tokens,
+        batch_sentences=cfg.batch_sentences,
+        shuffle=True,
+        seed=seed,
+        chunk_batches=cfg.bucket_chunk_batches,
+        rank=rank,
+        world_size=world_size,
+    )
+    if sample is None:
+        sample = tokenizer.sampling_alpha > 0
+    return DataLoader(
+        PairBatches(ds, tokenizer, sample=sample),
+        sampler=sampler,
+        batch_size=None,
+        collate_fn=_identity,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        worker_init_fn=_seed_worker if num_workers > 0 else None,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def eval_batches(src_lens: Sequence[int] | np.ndarray, batch_sentences: int) -> list[list[int]]:
+    """Return every index once, longest source first, in batches of ``batch_sentences``."""
+    order = np.argsort(-np.asarray(src_lens, dtype=np.int64), kind="stable")
+    return [order[i : i + batch_sentences].tolist() for i in range(0, len(order), batch_sentences)]
+
+
+def make_eval_loader(
+    ds: Dataset,
+    cfg: DataConfig,
+    *,
+    batch_sentences: int | None = None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Return a loader over every example of a validation/test split, sorted by source length.
+
+    Batches hold ``batch_sentences`` (default ``cfg.eval_batch_sentences``) examples; put outputs
+    back in dataset order with :func:`restore_order` and ``batch.indices``.
+    """
+    batches = eval_batches(int_column(ds, "src_len"), batch_sentences or cfg.eval_batch_sentences)
+    return DataLoader(
+        PairBatches(ds),
+        sampler=batches,
+        batch_size=None,
+        collate_fn=_identity,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )
+
+
+def restore_order(indices: Iterable[int], items: Iterable[T]) -> list[T]:
+    """Return ``items`` in dataset order, given the dataset row of each (e.g. the concatenated ``batch.indices``)."""
+    idx = [int(i) for i in indices]
+    items = list(items)
+    if len(idx) != len(items):
+        raise ValueError(f"restore_order got {len(idx)} indices but {len(items)} items")
+    if sorted(idx) != list(range(len(idx))):
+        raise ValueError(
+            "restore_order needs each row index 0..n-1 exactly once (was an eval split filtered?)"
+        )
+    out: list = [None] * len(idx)
+    for i, item in zip(idx, items, strict=True):
+        out[i] = item
+    return out

@@ -1,0 +1,168 @@
+"""Reading parallel text from plain or gzipped files: line-aligned pairs, TSV and JSONL.
+
+Every reader returns Python strings with these guarantees:
+
+- Files are UTF-8 (a leading byte-order mark is dropped). Invalid UTF-8 raises
+  :class:`~mt.data.errors.DataError` naming the file and the 1-based line.
+- Gzip is detected from the file's magic bytes, so ``.gz`` files and renamed ones both work.
+- Only the line terminator is removed (``\\n`` and any ``\\r`` before it); leading and trailing
+  spaces are kept.
+- Control characters other than tab and newline (U+0000-U+001F, U+007F-U+009F, including a
+  stray ``\\r`` inside a line) are replaced with a space: they are invisible, break terminals and
+  TSV files, and the tokenizer would map them to unknown pieces anyway.
+- Lines are split on ``\\n`` only (never on U+2028, form feed, ... as ``str.splitlines`` would),
+  so line numbers agree with ``wc -l`` and ``sed -n Np``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from mt.data.errors import DataError, DataFileNotFoundError
+
+PathLike = str | Path
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` with control characters other than tab and newline replaced by a space."""
+    return _CONTROL.sub(" ", text)
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """Return the content of ``path``, decompressed when it is gzip."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise DataFileNotFoundError(
+            f"data file {path} {what}. Check the path in the data config (data.files / data.data_dir) "
+            f"or the current directory ({Path.cwd()})."
+        )
+    data = path.read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(
+                f"{path} looks like a gzip file but cannot be decompressed ({e}); it is probably "
+                f"truncated or corrupt. Download or copy it again."
+            ) from e
+    return data
+
+
+def _decode(data: bytes, path: Path) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_no = data.count(b"\n", 0, e.start) + 1
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        raise DataError(
+            f"{path}:{line_no}: invalid UTF-8 (byte 0x{data[e.start]:02x} at byte {e.start - line_start + 1} "
+            f"of line {line_no}). Data files must be UTF-8: convert the file (e.g. "
+            f"`iconv -f latin1 -t utf-8 {path.name} > fixed.txt`) or fix line {line_no}."
+        ) from e
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_lines(path: PathLike) -> list[str]:
+    """Return the lines of a UTF-8 text file (plain or gzip), cleaned as described in the module doc."""
+    path = Path(path)
+    text = _decode(read_bytes(path), path)
+    if not text:
+        return []
+    if "\r" in text:
+        text = "\n".join(line.rstrip("\r") for line in text.split("\n"))
+    text = clean_text(text)
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return lines
+
+
+def read_text_pair(src_path: PathLike, tgt_path: PathLike) -> tuple[list[str], list[str]]:
+    """Return the line-aligned ``(src, tgt)`` sentences of two files; their line counts must agree."""
+    src, tgt = read_lines(src_path), read_lines(tgt_path)
+    if len(src) != len(tgt):
+        raise DataError(
+            f"parallel files have different line counts: {src_path} has {len(src)} lines but "
+            f"{tgt_path} has {len(tgt)}. Line i of one file must translate line i of the other; "
+            f"re-create or re-download the shorter file (look for missing or extra newlines)."
+        )
+    return src, tgt
+
+
+def read_tsv(path: PathLike) -> tuple[list[str], list[str]]:
+    """Return ``(src, tgt)`` from a file of ``source<TAB>target`` lines."""
+    src: list[str] = []
+    tgt: list[str] = []
+    for line_no, line in enumerate(read_lines(path), start=1):
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise DataError(
+                f"{path}:{line_no}: expected 2 tab-separated columns (source<TAB>target), found "
+                f"{len(cols)}. Remove extra tabs from the text or fix the line; blank lines are not "
+                f"allowed in TSV files."
+            )
+        src.append(cols[0])
+        tgt.append(cols[1])
+    return src, tgt
+
+
+def _pair_from_record(record: object, src_lang: str, tgt_lang: str) -> tuple[object, object] | None:
+    if not isinstance(record, Mapping):
+        return None
+    if "src" in record and "tgt" in record:
+        return record["src"], record["tgt"]
+    trans = record.get("translation")
+    if isinstance(trans, Mapping) and src_lang in trans and tgt_lang in trans:
+        return trans[src_lang], trans[tgt_lang]
+    if src_lang in record and tgt_lang in record:
+        return record[src_lang], record[tgt_lang]
+    return None
+
+
+def read_jsonl(path: PathLike, src_lang: str, tgt_lang: str) -> tuple[list[str], list[str]]:
+    """Return ``(src, tgt)`` from a JSON-lines file; blank lines are skipped.
+
+    Each line is an object in one of three shapes: ``{"src": .., "tgt": ..}``,
+    ``{"translation": {"<src_lang>": .., "<tgt_lang>": ..}}`` or ``{"<src_lang>": .., "<tgt_lang>": ..}``.
+    """
+    src: list[str] = []
+    tgt: list[str] = []
+    shapes = (
+        f'{{"src": "..", "tgt": ".."}}, {{"translation": {{"{src_lang}": "..", "{tgt_lang}": ".."}}}} '
+        f'or {{"{src_lang}": "..", "{tgt_lang}": ".."}}'
+    )
+    for line_no, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"{path}:{line_no}: invalid JSON ({e.msg} at column {e.colno}). Each line of a .jsonl "
+                f"file must be one complete JSON object; fix or remove line {line_no}."
+            ) from e
+        pair = _pair_from_record(record, src_lang, tgt_lang)
+        if pair is None:
+            found = sorted(record) if isinstance(record, Mapping) else type(record).__name__
+            raise DataError(
+                f"{path}:{line_no}: cannot find the {src_lang}-{tgt_lang} pair in this record (found "
+                f"{found}). Each line must be an object shaped {shapes}; check data.src_lang / data.tgt_lang."
+            )
+        for side, value in zip(("source", "target"), pair, strict=True):
+            if not isinstance(value, str):
+                raise DataError(
+                    f"{path}:{line_no}: the {side} text is {type(value).__name__}, not a string. "
+                    f"Fix line {line_no} so both sides are JSON strings."
+                )
+        src.append(clean_text(pair[0]))
+        tgt.append(clean_text(pair[1]))
+    return src, tgt

@@ -1,0 +1,93 @@
+"""Translating whole splits or lists of sentences with a trained model, in input order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from datasets import Dataset
+
+from mt.data.batching import make_eval_loader, restore_order
+from mt.data.collate import Batch, collate
+from mt.decoding import Hypothesis, beam_search, greedy_search
+from mt.models.seq2seq import Seq2Seq
+from mt.runtime import autocast
+from mt.tokenizer import BOS_ID, EOS_ID, Tokenizer
+
+
+@dataclass
+class SearchConfig:
+    """How to decode: beam_size 1 is greedy search."""
+
+    beam_size: int = 5
+    n_best: int = 1
+    length_penalty: float = 1.0
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    precision: str = "bf16"
+
+
+def decode_batch(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
+    """Decode one batch (already on the model's device) -> per sentence its n-best list."""
+    args = (model, batch.src, batch.src_lens, batch.src_mask, BOS_ID, EOS_ID)
+    with autocast(batch.src.device, search.precision):
+        if search.beam_size == 1:
+            return [[h] for h in greedy_search(*args, max_len_a=search.max_len_a, max_len_b=search.max_len_b)]
+        return beam_search(
+            *args,
+            beam_size=search.beam_size,
+            n_best=search.n_best,
+            alpha=search.length_penalty,
+            max_len_a=search.max_len_a,
+            max_len_b=search.max_len_b,
+        )
+
+
+def _decode_batches(
+    model: Seq2Seq, batches: Iterable[Batch], search: SearchConfig, device
+) -> list[list[Hypothesis]]:
+    was_training = model.training
+    model.eval()
+    indices, outputs = [], []
+    try:
+        for batch in batches:
+            outputs.extend(decode_batch(model, batch.to(device), search))
+            indices.extend(batch.indices.tolist())
+    finally:
+        model.train(was_training)
+    return restore_order(indices, outputs)
+
+
+def translate_split(
+    model: Seq2Seq, ds: Dataset, data_cfg, search: SearchConfig, device: torch.device
+) -> list[list[Hypothesis]]:
+    """Every row of an encoded split (src_ids column), n-best lists in dataset order."""
+    loader = make_eval_loader(ds.select_columns(["src_ids", "src_len"]), data_cfg)
+    return _decode_batches(model, loader, search, device)
+
+
+def translate_texts(
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    texts: list[str],
+    search: SearchConfig,
+    device: torch.device,
+    batch_sentences: int = 100,
+    max_src_len: int = 0,
+) -> list[list[Hypothesis]]:
+    """Raw sentences -> n-best lists in input order. Sources longer than `max_src_len`
+    subwords (when > 0) are cut to that length (EOS kept)."""
+    ids = tokenizer.encode_src(texts)
+    if max_src_len > 0:
+        ids = [s if len(s) <= max_src_len else s[: max_src_len - 1] + [EOS_ID] for s in ids]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+
+    def batches() -> Iterator[Batch]:
+        for start in range(0, len(order), batch_sentences):
+            rows = order[start : start + batch_sentences]
+            yield collate([ids[i] for i in rows], None, rows)
+
+    if not texts:
+        return []
+    return _decode_batches(model, batches(), search, device)

@@ -1,0 +1,80 @@
+"""Decode evaluation splits, score them, and write hypotheses, plots and results.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mt.data.pipeline import PreparedData
+from mt.evaluation import score_corpus, summary_line
+from mt.inference import SearchConfig, translate_split
+from mt.models.seq2seq import Seq2Seq
+from mt.plots import alignment_figure, save_figure
+from mt.tb import TensorBoard
+from mt.training.checkpoint import atomic_write_bytes
+
+log = logging.getLogger("mt.eval")
+
+
+def evaluate_splits(
+    model: Seq2Seq,
+    data: PreparedData,
+    data_cfg: Any,
+    splits: list[str],
+    search: SearchConfig,
+    device: torch.device,
+    out_dir: Path,
+    tgt_lang: str,
+    plot_sentences: list[int] | None = None,
+    tb: TensorBoard | None = None,
+    step: int = 0,
+) -> dict[str, Any]:
+    """For each split: decode, score against the raw references, write `outputs/<split>.hyp`
+    (one detokenized line per source line) and alignment plots -> {split: scores}."""
+    results: dict[str, Any] = {}
+    tok = data.tokenizer
+    for split in splits:
+        ds = data.encoded[split]
+        t0 = time.perf_counter()
+        hyps = translate_split(model, ds, data_cfg, search, device)
+        seconds = time.perf_counter() - t0
+        outputs = [tok.decode_tgt(h[0].tokens) for h in hyps]
+        refs = list(data.text[split]["tgt"])
+        scores = score_corpus(outputs, refs, tgt_lang)
+        scores["search"] = {"beam_size": search.beam_size, "length_penalty": search.length_penalty,
+                            "max_len_a": search.max_len_a, "max_len_b": search.max_len_b}  # fmt: skip
+        scores["sentences"] = len(outputs)
+        scores["decode_seconds"] = round(seconds, 2)
+        results[split] = scores
+        atomic_write_bytes(out_dir / "outputs" / f"{split}.hyp", ("\n".join(outputs) + "\n").encode())
+        log.info(
+            "%s  (%d sentences, beam %d, %.1fs)",
+            summary_line(split, scores),
+            len(outputs),
+            search.beam_size,
+            seconds,
+        )
+        for i in plot_sentences or []:
+            if i >= len(ds):
+                continue
+            h = hyps[i][0]
+            fig = alignment_figure(
+                tok.src_pieces(ds[i]["src_ids"]),
+                tok.tgt_pieces(h.tokens) + (["</s>"] if h.finished else []),
+                h.attention,
+                title=f"{split} sentence {i}",
+            )
+            if tb:
+                tb.figure(f"attention_{split}/{i}", fig, step)
+            save_figure(fig, out_dir / "plots" / f"{split}_sent{i}.png")
+    return results
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write `obj` as indented JSON."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())

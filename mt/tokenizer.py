@@ -1,0 +1,261 @@
+"""Sentencepiece subword tokenizer: trained once on the train split, cached, embeddable in checkpoints.
+
+Special ids are fixed for every model: ``PAD_ID=0``, ``UNK_ID=1``, ``BOS_ID=2``, ``EOS_ID=3``.
+Source ids end with EOS (the encoder sees where the sentence stops); target ids carry no
+specials (the collate adds BOS to the decoder input and EOS to the decoder output).
+
+Models are cached under ``<cache_dir>/spm/<key>/``, ``key`` being a sha256 of the training
+text and every setting that changes the model, so a second run with the same data and
+settings loads instead of training. The vocabulary size is a hard limit (sentencepiece's
+``hard_vocab_limit=True``): embedding sizes are exactly ``tokenizer.vocab_size``, and a value
+too large for the data fails with the largest size that works.
+
+Text is normalised by sentencepiece's ``nmt_nfkc`` rule (NFKC, runs of spaces collapsed, leading
+and trailing spaces removed); :meth:`Tokenizer.normalize` shows the result.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from pathlib import Path
+
+import sentencepiece as spm
+
+from mt.config import ConfigError, TokenizerConfig, validate_tokenizer
+from mt.data.hashing import hash_json, hash_texts
+
+logger = logging.getLogger("mt.tokenizer")
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+SPECIAL_IDS = frozenset((PAD_ID, UNK_ID, BOS_ID, EOS_ID))
+_FORMAT_VERSION = 1
+# Settings that change the trained model (the sampling ones only change encoding).
+_TRAIN_KEYS = ("model_type", "vocab_size", "joint", "character_coverage", "input_sentence_size", "seed")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _train_proto(sentences: Iterable[str], cfg: TokenizerConfig, side: str) -> bytes:
+    """Return a serialized sentencepiece model trained on ``sentences``."""
+    writer = io.BytesIO()
+    spm.set_random_generator_seed(cfg.seed)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(s for s in sentences if s.strip()),
+            model_writer=writer,
+            model_type=cfg.model_type,
+            vocab_size=cfg.vocab_size,
+            character_coverage=cfg.character_coverage,
+            input_sentence_size=cfg.input_sentence_size,
+            shuffle_input_sentence=True,
+            hard_vocab_limit=True,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
+            num_threads=max(1, min(8, os.cpu_count() or 1)),
+            minloglevel=2,
+        )
+    except RuntimeError as e:
+        msg = str(e)
+        if m := re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", msg):
+            raise ConfigError(
+                f"config error at `tokenizer.vocab_size`: {m.group(1)} is too large for the {side} training "
+                f"text; sentencepiece can build at most {m.group(2)} pieces from it. Lower it, e.g. "
+                f"tokenizer.vocab_size={m.group(2)} (or use more training data)."
+            ) from e
+        if m := re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", msg):
+            raise ConfigError(
+                f"config error at `tokenizer.vocab_size`: {m.group(1)} is smaller than the {m.group(2)} "
+                f"characters of the {side} training text. Raise tokenizer.vocab_size above {m.group(2)} "
+                f"or lower tokenizer.character_coverage (e.g. 0.9995)."
+            ) from e
+        raise
+    return writer.getvalue()
+
+
+class Tokenizer:
+    """Subword encoder/decoder for a language pair (one joint model, or one model per side)."""
+
+    def __init__(
+        self,
+        src_proto: bytes,
+        tgt_proto: bytes | None = None,
+        sampling_alpha: float = 0.0,
+        sampling_nbest: int = -1,
+    ) -> None:
+        """Build from serialized sentencepiece models; ``tgt_proto=None`` means one joint model."""
+        self._protos = (src_proto, tgt_proto)
+        self.joint = tgt_proto is None
+        self.src_sp = spm.SentencePieceProcessor(model_proto=src_proto)
+        self.tgt_sp = self.src_sp if tgt_proto is None else spm.SentencePieceProcessor(model_proto=tgt_proto)
+        self.sampling_alpha = sampling_alpha
+        self.sampling_nbest = sampling_nbest
+        for sp in (self.src_sp, self.tgt_sp):
+            got = (sp.pad_id(), sp.unk_id(), sp.bos_id(), sp.eos_id())
+            if got != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
+                raise ValueError(f"sentencepiece model has special ids {got}; expected (0, 1, 2, 3)")
+        # Identifies the id mapping (same fingerprint = same ids); keys caches of encoded data.
+        self.fingerprint = hashlib.sha256(
+            b"".join([b"joint" if tgt_proto is None else b"separate", src_proto, tgt_proto or b""])
+        ).hexdigest()
+        self.cache_path: Path | None = None  # where train_or_load found or saved the model(s)
+
+    # -- construction / persistence ---------------------------------------------------------
+
+    @classmethod
+    def train_or_load(
+        cls,
+        train_src: Iterable[str],
+        train_tgt: Iterable[str],
+        cfg: TokenizerConfig,
+        cache_dir: str | os.PathLike[str],
+    ) -> Tokenizer:
+        """Return the tokenizer for this train text and settings, training it only when not cached."""
+        validate_tokenizer(cfg)
+        src, tgt = list(train_src), list(train_tgt)
+        settings = {k: getattr(cfg, k) for k in _TRAIN_KEYS}  # cfg may be an OmegaConf node
+        key = hash_json(_FORMAT_VERSION, spm.__version__, settings, hash_texts(src), hash_texts(tgt))[:24]
+        folder = Path(cache_dir) / "spm" / key
+        meta_path = folder / "meta.json"
+        names = ("joint.model",) if cfg.joint else ("src.model", "tgt.model")
+        if meta_path.is_file() and all((folder / n).is_file() for n in names):
+            protos = [(folder / n).read_bytes() for n in names]
+            logger.info("tokenizer: reusing cached sentencepiece model(s) in %s", folder)
+        else:
+            logger.info(
+                "tokenizer: training %s %s (vocab %d) on %d + %d sentences",
+                "joint" if cfg.joint else "separate",
+                cfg.model_type,
+                cfg.vocab_size,
+                len(src),
+                len(tgt),
+            )
+            if cfg.joint:
+                protos = [_train_proto(chain(src, tgt), cfg, "joint source+target")]
+            else:
+                protos = [_train_proto(src, cfg, "source"), _train_proto(tgt, cfg, "target")]
+            for n, proto in zip(names, protos, strict=True):
+                _atomic_write(folder / n, proto)
+            meta = {
+                "settings": settings,
+                "sentencepiece": spm.__version__,
+                "n_src": len(src),
+                "n_tgt": len(tgt),
+            }
+            _atomic_write(meta_path, json.dumps(meta, indent=2).encode())
+            logger.info("tokenizer: saved to %s", folder)
+        tok = cls(protos[0], None if cfg.joint else protos[1], cfg.sampling_alpha, cfg.sampling_nbest)
+        tok.cache_path = folder
+        return tok
+
+    def to_bytes(self) -> bytes:
+        """Return the tokenizer (model protos and sampling settings) as bytes, e.g. for a checkpoint."""
+        src, tgt = self._protos
+        return json.dumps(
+            {
+                "format": "mt-tokenizer",
+                "version": _FORMAT_VERSION,
+                "src": base64.b64encode(src).decode(),
+                "tgt": None if tgt is None else base64.b64encode(tgt).decode(),
+                "sampling_alpha": self.sampling_alpha,
+                "sampling_nbest": self.sampling_nbest,
+            }
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Tokenizer:
+        """Return the tokenizer serialized by :meth:`to_bytes`."""
+        d = json.loads(data)
+        if d.get("format") != "mt-tokenizer":
+            raise ValueError("these bytes are not an mt tokenizer (see Tokenizer.to_bytes)")
+        tgt = None if d["tgt"] is None else base64.b64decode(d["tgt"])
+        return cls(base64.b64decode(d["src"]), tgt, d["sampling_alpha"], d["sampling_nbest"])
+
+    def __getstate__(self) -> dict:
+        return {"data": self.to_bytes()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(Tokenizer.from_bytes(state["data"]).__dict__)
+
+    # -- vocabulary --------------------------------------------------------------------------
+
+    @property
+    def src_vocab_size(self) -> int:
+        """Number of source ids (specials included)."""
+        return self.src_sp.get_piece_size()
+
+    @property
+    def tgt_vocab_size(self) -> int:
+        """Number of target ids (specials included)."""
+        return self.tgt_sp.get_piece_size()
+
+    def src_pieces(self, ids: Iterable[int]) -> list[str]:
+        """Return the subword string of each source id (for plot labels)."""
+        return [self.src_sp.id_to_piece(int(i)) for i in ids]
+
+    def tgt_pieces(self, ids: Iterable[int]) -> list[str]:
+        """Return the subword string of each target id (for plot labels)."""
+        return [self.tgt_sp.id_to_piece(int(i)) for i in ids]
+
+    # -- encoding / decoding -----------------------------------------------------------------
+
+    def _sampling_kwargs(self, sample: bool) -> dict:
+        if not sample or self.sampling_alpha <= 0:
+            return {}
+        return {"enable_sampling": True, "alpha": self.sampling_alpha, "nbest_size": self.sampling_nbest}
+
+    def encode_src(self, texts: Sequence[str], sample: bool = False, add_eos: bool = True) -> list[list[int]]:
+        """Return source ids per text, ending with EOS; ``sample`` draws a segmentation (train only)."""
+        return self.src_sp.encode(list(texts), out_type=int, add_eos=add_eos, **self._sampling_kwargs(sample))
+
+    def encode_tgt(self, texts: Sequence[str], sample: bool = False) -> list[list[int]]:
+        """Return target ids per text, without BOS/EOS; ``sample`` draws a segmentation (train only)."""
+        return self.tgt_sp.encode(list(texts), out_type=int, **self._sampling_kwargs(sample))
+
+    @staticmethod
+    def _strip(ids: Iterable[int]) -> list[int]:
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                out.append(i)
+        return out
+
+    def decode_tgt(self, ids: Iterable[int]) -> str:
+        """Return the text of target ids, stopping at the first EOS and skipping PAD/BOS (UNK shows as ⁇)."""
+        return self.tgt_sp.decode(self._strip(ids))
+
+    def decode_src(self, ids: Iterable[int]) -> str:
+        """Return the text of source ids, stopping at the first EOS and skipping PAD/BOS."""
+        return self.src_sp.decode(self._strip(ids))
+
+    def normalize(self, text: str, side: str = "tgt") -> str:
+        """Return ``text`` as the tokenizer normalises it; ``decode(encode(text))`` equals this when no piece is unknown."""
+        sp = self.tgt_sp if side == "tgt" else self.src_sp
+        return sp.normalize(text).replace("\u2581", " ").strip(" ")
+
+    def __repr__(self) -> str:
+        kind = "joint" if self.joint else "separate"
+        return f"Tokenizer({kind}, src_vocab={self.src_vocab_size}, tgt_vocab={self.tgt_vocab_size})"

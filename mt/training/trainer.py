@@ -1,0 +1,346 @@
+"""The training loop: updates, validation cadence, early stopping, checkpoints, logging.
+
+Everything the loop needs to continue exactly where it stopped (model, optimizer,
+schedule, step, epoch and batch position, RNG states, counters) goes into each checkpoint;
+batches of an epoch are a pure function of (seed, epoch), so a resumed run sees the same
+data in the same order and the same dropout masks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from mt.data.pipeline import PreparedData
+from mt.evaluation import quick_bleu
+from mt.inference import SearchConfig, translate_split
+from mt.models.seq2seq import Seq2Seq
+from mt.plots import alignment_figure, save_figure
+from mt.runtime import autocast
+from mt.tb import TensorBoard
+from mt.training.checkpoint import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
+from mt.training.schedule import build_schedule
+
+log = logging.getLogger("mt.train")
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped on purpose (signal or numerical fault); a checkpoint was written."""
+
+
+@dataclass
+class Progress:
+    """Counters that a checkpoint carries so that training resumes exactly."""
+
+    step: int = 0  # optimizer updates done
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of `epoch` already consumed
+    best_bleu: float = -1.0
+    best_step: int = 0
+    bad_validations: int = 0  # validations since the best one
+    nonfinite_in_row: int = 0
+    nonfinite_total: int = 0
+    train_seconds: float = 0.0  # wall time spent in fit() across resumes
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains `model` on `data` as `cfg` (a TrainConfig) says, writing into `run_dir`."""
+
+    def __init__(
+        self,
+        cfg: Any,
+        model: Seq2Seq,
+        data: PreparedData,
+        run_dir: Path,
+        device: torch.device,
+        resolved_config: dict[str, Any],
+        is_main: bool = True,
+    ) -> None:
+        self.cfg, self.model, self.data, self.device = cfg, model.to(device), data, device
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.resolved_config = resolved_config
+        self.is_main = is_main
+        t = cfg.trainer
+        o = cfg.optim
+        opt_cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+        self.optimizer = opt_cls(
+            model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay
+        )
+        self.schedule = build_schedule(self.optimizer, o)
+        from mt.data.batching import make_train_loader
+
+        self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed)
+        self.sampler = self.loader.sampler
+        self.progress = Progress()
+        self.tb: TensorBoard | None = None
+        self.valid_search = SearchConfig(
+            beam_size=1, max_len_a=t.max_len_a, max_len_b=t.max_len_b, precision=t.precision
+        )
+        self._stop_signal: int | None = None
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume, as tensors and plain values (loads with weights_only)."""
+        p = self.progress
+        return {
+            "format": 1,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "progress": {k: v for k, v in p.__dict__.items()},
+            "rng": rng_state(),
+            "config": self.resolved_config,
+            "tokenizer": self.data.tokenizer.to_bytes(),
+            "vocab": {"src": self.data.tokenizer.src_vocab_size, "tgt": self.data.tokenizer.tgt_vocab_size},
+        }
+
+    def save(self, best: bool = False) -> None:
+        """Write checkpoints/last.pt (and best.pt, and a rotated step file when configured)."""
+        if not self.is_main:
+            return
+        state = self.state()
+        atomic_torch_save(state, self.ckpt_dir / "last.pt")
+        if best:
+            atomic_torch_save(state, self.ckpt_dir / "best.pt")
+        t = self.cfg.trainer
+        if t.checkpoint_every > 0 and self.progress.step % t.checkpoint_every == 0:
+            atomic_torch_save(state, self.ckpt_dir / f"step_{self.progress.step:08d}.pt")
+            for old in sorted(self.ckpt_dir.glob("step_*.pt"))[: -t.keep_last]:
+                old.unlink(missing_ok=True)
+
+    def restore(self, path: Path) -> None:
+        """Continue from a checkpoint written by `save`."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        self.progress = Progress(**ckpt["progress"])
+        set_rng_state(ckpt["rng"])
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.progress.step,
+                 self.progress.epoch, self.progress.batch_in_epoch)  # fmt: skip
+
+    # ------------------------------------------------------------------ signals
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._stop_signal = signum
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not in the main thread
+                pass
+        return previous
+
+    # ------------------------------------------------------------------ loop
+    def _budget_exceeded(self, started: float, base_seconds: float) -> bool:
+        minutes = self.cfg.trainer.max_minutes
+        return minutes > 0 and base_seconds + time.perf_counter() - started >= minutes * 60
+
+    def fit(self) -> Progress:
+        """Train until max_steps / max_epochs / max_minutes / early stopping; returns the counters."""
+        t = self.cfg.trainer
+        p = self.progress
+        if self.is_main:
+            purge = p.step + 1 if p.step > 0 else None  # drop events written after the checkpoint
+            self.tb = TensorBoard(self.run_dir / "tb", purge_step=purge)
+        previous = self._install_signal_handlers()
+        started, base_seconds = time.perf_counter(), p.train_seconds
+        bar = tqdm(
+            total=t.max_steps or None,
+            initial=p.step,
+            disable=not (t.progress and self.is_main),
+            dynamic_ncols=True,
+            desc="train",
+            unit="step",
+        )
+        window = {"loss": 0.0, "tokens": 0, "time": 0.0, "grad_norm": 0.0, "steps": 0}
+        stop_reason = ""
+        try:
+            while not stop_reason:
+                if p.epoch >= t.max_epochs:
+                    stop_reason = f"max_epochs={t.max_epochs}"
+                    break
+                self.sampler.set_epoch(p.epoch, start_batch=p.batch_in_epoch)
+                for batch in self.loader:
+                    t0 = time.perf_counter()
+                    loss_per_token, grad_norm, ok = self._update(batch.to(self.device))
+                    p.batch_in_epoch += 1
+                    dt = time.perf_counter() - t0
+                    if ok:
+                        window["loss"] += loss_per_token * batch.n_tgt_tokens
+                        window["tokens"] += batch.n_tgt_tokens
+                        window["grad_norm"] += grad_norm
+                        window["steps"] += 1
+                    window["time"] += dt
+                    bar.update(1)
+                    if p.step % t.log_every == 0 and window["steps"]:
+                        self._log_train(window, bar)
+                        window = dict.fromkeys(window, 0)
+                        window["loss"] = 0.0
+                    if p.step % t.valid_every == 0:
+                        p.train_seconds = base_seconds + time.perf_counter() - started
+                        stop_reason = self.validate()
+                    elif t.checkpoint_every and p.step % t.checkpoint_every == 0:
+                        p.train_seconds = base_seconds + time.perf_counter() - started
+                        self.save()
+                    if not stop_reason and t.max_steps and p.step >= t.max_steps:
+                        stop_reason = f"max_steps={t.max_steps}"
+                    if not stop_reason and self._budget_exceeded(started, base_seconds):
+                        stop_reason = f"max_minutes={t.max_minutes}"
+                    if self._stop_signal is not None and not stop_reason:
+                        stop_reason = f"signal {signal.Signals(self._stop_signal).name}"
+                    if stop_reason:
+                        break
+                else:
+                    p.epoch += 1
+                    p.batch_in_epoch = 0
+        finally:
+            bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        p.train_seconds = base_seconds + time.perf_counter() - started
+        if p.step % t.valid_every != 0 or not p.history:  # the last steps were not validated yet
+            if not stop_reason.startswith("signal"):
+                self.validate()
+        self.save()
+        log.info("training stopped (%s) after %d steps, %.1f min; best valid BLEU %.2f at step %d",
+                 stop_reason, p.step, p.train_seconds / 60, p.best_bleu, p.best_step)  # fmt: skip
+        if stop_reason.startswith("signal"):
+            raise TrainingStopped(
+                f"stopped by {stop_reason}; checkpoint written to {self.ckpt_dir / 'last.pt'}"
+            )
+        return p
+
+    def _update(self, batch) -> tuple[float, float, bool]:
+        """One optimizer step. Returns (loss per token, grad norm, whether it was applied)."""
+        t, p = self.cfg.trainer, self.progress
+        self.model.train()
+        with autocast(self.device, t.precision):
+            loss, _ = self.model.loss(
+                batch.src, batch.src_lens, batch.src_mask, batch.tgt_in, batch.tgt_out, batch.tgt_mask,
+                label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing,
+            )  # fmt: skip
+        loss = loss / batch.n_tgt_tokens
+        self.optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        clip = self.cfg.optim.clip_grad_norm
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf)
+        loss_value, norm_value = float(loss.detach()), float(grad_norm)
+        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+            p.nonfinite_in_row += 1
+            p.nonfinite_total += 1
+            log.warning("non-finite loss or gradient at step %d (%d in a row): update skipped",
+                        p.step + 1, p.nonfinite_in_row)  # fmt: skip
+            if self.tb:
+                self.tb.scalars({"train/nonfinite_total": p.nonfinite_total}, p.step)
+            if p.nonfinite_in_row > t.max_nonfinite:
+                self.save()
+                raise TrainingStopped(
+                    f"{p.nonfinite_in_row} non-finite losses in a row (trainer.max_nonfinite={t.max_nonfinite}); "
+                    f"the last good state is in {self.ckpt_dir / 'last.pt'}. Lower optim.lr or use precision=fp32."
+                )
+            return loss_value, norm_value, False
+        p.nonfinite_in_row = 0
+        self.optimizer.step()
+        p.step += 1
+        self.schedule.step_update(p.step)
+        return loss_value, norm_value, True
+
+    def _log_train(self, w: dict[str, float], bar: tqdm) -> None:
+        p = self.progress
+        loss = w["loss"] / max(w["tokens"], 1)
+        tps = w["tokens"] / max(w["time"], 1e-9)
+        lr = self.schedule.lr
+        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tps:.0f}", lr=f"{lr:.2e}", refresh=False)
+        if self.tb:
+            self.tb.scalars(
+                {"train/loss": loss, "train/lr": lr, "train/grad_norm": w["grad_norm"] / max(w["steps"], 1),
+                 "train/tokens_per_sec": tps, "train/epoch": p.epoch},
+                p.step,
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def valid_loss(self) -> float:
+        """Mean per-token NLL of the validation split (teacher forced)."""
+        from mt.data.batching import make_eval_loader
+
+        self.model.eval()
+        total, tokens = 0.0, 0
+        for batch in make_eval_loader(self._valid_ds(), self.cfg.data):
+            batch = batch.to(self.device)
+            with autocast(self.device, self.cfg.trainer.precision):
+                _, nll = self.model.loss(batch.src, batch.src_lens, batch.src_mask, batch.tgt_in,
+                                         batch.tgt_out, batch.tgt_mask)  # fmt: skip
+            total += float(nll)
+            tokens += batch.n_tgt_tokens
+        return total / max(tokens, 1)
+
+    def _valid_ds(self):
+        ds = self.data.encoded["validation"]
+        n = self.cfg.trainer.valid_max_sentences
+        return ds.select(range(min(n, len(ds)))) if n > 0 else ds
+
+    def validate(self) -> str:
+        """Validation loss, greedy BLEU/chrF, plots, samples; checkpoints; returns a stop reason or ''."""
+        t, p = self.cfg.trainer, self.progress
+        t0 = time.perf_counter()
+        ds = self._valid_ds()
+        hyps = translate_split(self.model, ds, self.cfg.data, self.valid_search, self.device)
+        tok = self.data.tokenizer
+        outputs = [tok.decode_tgt(h[0].tokens) for h in hyps]
+        refs = self.data.text["validation"]["tgt"][: len(ds)]
+        bleu, chrf = quick_bleu(outputs, refs)
+        nll = self.valid_loss()
+        record = {"step": p.step, "bleu": bleu, "chrf": chrf, "loss": nll, "ppl": math.exp(min(nll, 50)),
+                  "lr": self.schedule.lr, "minutes": p.train_seconds / 60}  # fmt: skip
+        p.history.append(record)
+        improved = bleu > p.best_bleu
+        if improved:
+            p.best_bleu, p.best_step, p.bad_validations = bleu, p.step, 0
+        else:
+            p.bad_validations += 1
+        self.schedule.valid_update(bleu)
+        if self.tb:
+            self.tb.scalars(
+                {"valid/bleu": bleu, "valid/chrf": chrf, "valid/loss": nll, "valid/ppl": record["ppl"]},
+                p.step,
+            )
+            src_text = self.data.text["validation"]["src"]
+            self.tb.samples(
+                "valid/samples",
+                [(src_text[i], refs[i], outputs[i]) for i in range(min(t.sample_sentences, len(ds)))],
+                p.step,
+            )
+            self._plots(ds, hyps, f"valid_step{p.step:07d}", p.step)
+            self.tb.flush()
+        log.info("step %d: valid BLEU %.2f chrF %.2f loss %.3f ppl %.2f%s (%.1fs)", p.step, bleu, chrf, nll,
+                 record["ppl"], " *" if improved else "", time.perf_counter() - t0)  # fmt: skip
+        self.save(best=improved)
+        if t.early_stopping_patience and p.bad_validations >= t.early_stopping_patience:
+            return f"early stopping: no BLEU gain in {p.bad_validations} validations"
+        return ""
+
+    def _plots(self, ds, hyps, prefix: str, step: int) -> None:
+        tok = self.data.tokenizer
+        for i in self.cfg.trainer.plot_sentences:
+            if i >= len(ds):
+                continue
+            h = hyps[i][0]
+            src = tok.src_pieces(ds[i]["src_ids"])
+            out = tok.tgt_pieces(h.tokens) + (["</s>"] if h.finished else [])
+            fig = alignment_figure(src, out, h.attention, title=f"validation sentence {i}, step {step}")
+            if self.tb:
+                self.tb.figure(f"attention/{i}", fig, step)
+            save_figure(fig, self.run_dir / "plots" / f"{prefix}_sent{i}.png")
