@@ -40,7 +40,7 @@ class DataConfig:
     hub_split_map: dict[str, str] = field(default_factory=dict)  # our split -> hub split
     # local: split -> path. A .tsv / .jsonl file (optionally .gz), or a prefix P with
     # files P.<src_lang> and P.<tgt_lang> (optionally .gz).
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str | None] = field(default_factory=dict)
     max_len: int = 100  # train pairs longer than this (subwords, either side) are dropped
     cache_dir: str = "data/cache"  # tokenizer models and cached id datasets
     # batching
@@ -185,7 +185,9 @@ def validate_data(cfg: DataConfig) -> None:
         _check(bool(cfg.hub_name), "data.hub_name", "data=hub needs data.hub_name=OWNER/NAME")
     if cfg.source == "local":
         for split in ("train", "validation"):
-            _check(split in cfg.files, f"data.files.{split}", f"data=local needs data.files.{split}=PATH")
+            _check(
+                bool(cfg.files.get(split)), f"data.files.{split}", f"data=local needs data.files.{split}=PATH"
+            )
     _check(cfg.max_len > 0, "data.max_len", "must be positive")
     _check(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
     _check(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
@@ -256,3 +258,61 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+
+
+@dataclass
+class EvaluateConfig:
+    """Schema of `mt-evaluate` (configs/evaluate.yaml)."""
+
+    checkpoint: str = "???"
+    splits: list[str] | None = None  # null = every test split of the checkpoint's data
+    beam_size: int = 5
+    length_penalty: float = 1.0
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    precision: str = "bf16"
+    device: str = "auto"
+    plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
+    data_dir: str | None = None  # where the corpus is now, if not where training found it
+
+
+@dataclass
+class TranslateConfig:
+    """Schema of `mt-translate` (configs/translate.yaml)."""
+
+    checkpoint: str = "???"
+    input: str | None = None  # a file; null = standard input
+    output: str | None = None  # a file; null = standard output
+    beam_size: int = 5
+    n_best: int = 1  # > 1: n tab-separated hypotheses per line, best first
+    length_penalty: float = 1.0
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    max_src_len: int = 250  # longer inputs are cut to this many subwords (output capped with it)
+    batch_sentences: int = 100
+    precision: str = "bf16"
+    device: str = "auto"
+    attention: bool = False  # write attention matrices (JSON lines) next to the output
+
+
+def validate_search(cfg: Any, prefix: str = "") -> None:
+    """Raise :class:`ConfigError` for invalid decoding settings of evaluate / translate."""
+    _check(cfg.beam_size >= 1, f"{prefix}beam_size", "must be at least 1")
+    _check(
+        cfg.max_len_a >= 0 and cfg.max_len_b >= 0,
+        f"{prefix}max_len_a",
+        "max_len_a and max_len_b must be >= 0",
+    )
+    _one_of(cfg.precision, ("fp32", "bf16"), f"{prefix}precision")
+    _check(
+        cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda"),
+        f"{prefix}device",
+        f"{cfg.device!r} is not auto, cpu, cuda or cuda:N",
+    )
+    if hasattr(cfg, "n_best"):
+        _check(
+            1 <= cfg.n_best <= cfg.beam_size, "n_best", f"must be between 1 and beam_size ({cfg.beam_size})"
+        )
+        _check(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")
+        _check(cfg.batch_sentences >= 1, "batch_sentences", "must be at least 1")

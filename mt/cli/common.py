@@ -22,10 +22,18 @@ def _run_dir(resume: Any, default: str) -> str:
     return str(resume) if resume not in (None, "", "None") else default
 
 
+def _ckpt_run_dir(checkpoint: Any) -> str:
+    """The run directory a checkpoint belongs to (RUN/checkpoints/x.pt -> RUN)."""
+    path = Path(str(checkpoint))
+    return str(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
+
+
 def register_resolvers() -> None:
     """OmegaConf resolvers used by configs/ (idempotent)."""
     if not OmegaConf.has_resolver("mt_run_dir"):
         OmegaConf.register_new_resolver("mt_run_dir", _run_dir)
+    if not OmegaConf.has_resolver("mt_ckpt_run_dir"):
+        OmegaConf.register_new_resolver("mt_ckpt_run_dir", _ckpt_run_dir)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -124,6 +124,7 @@ def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str
             "train_minutes": round(progress.train_seconds / 60, 2),
             "data_prep_seconds": round(prep_seconds, 1),
             "nonfinite_updates": progress.nonfinite_total,
+            "padding": trainer.padding,
             "parameters": model.num_parameters(),
             "history": progress.history,
         },

@@ -132,6 +132,9 @@ def make_train_loader(
         pin_memory=pin_memory,
         worker_init_fn=_seed_worker if num_workers > 0 else None,
         persistent_workers=num_workers > 0,
+        # Its own generator: making an iterator must not draw from the global RNG, or a run
+        # resumed mid-epoch would get other dropout masks than the uninterrupted run.
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -162,6 +165,7 @@ def make_eval_loader(
         collate_fn=_identity,
         num_workers=num_workers,
         pin_memory=pin_memory,
+        generator=torch.Generator(),  # leave the global RNG alone (see make_train_loader)
     )
 
 

@@ -57,7 +57,8 @@ def read_bytes(path: PathLike) -> bytes:
     return data
 
 
-def _decode(data: bytes, path: Path) -> str:
+def decode_utf8(data: bytes, path: Path) -> str:
+    """Decode UTF-8 (a leading BOM dropped); invalid bytes are a DataError naming file and line."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -74,7 +75,7 @@ def _decode(data: bytes, path: Path) -> str:
 def read_lines(path: PathLike) -> list[str]:
     """Return the lines of a UTF-8 text file (plain or gzip), cleaned as described in the module doc."""
     path = Path(path)
-    text = _decode(read_bytes(path), path)
+    text = decode_utf8(read_bytes(path), path)
     if not text:
         return []
     if "\r" in text:

@@ -116,12 +116,13 @@ def read_local(path: str, src_lang: str, tgt_lang: str) -> tuple[list[str], list
 
 
 def _load_local(cfg: DataConfig) -> DatasetDict:
+    files = {split: path for split, path in cfg.files.items() if path}  # null entries are unset splits
     tests = _select_tests(
-        [s for s in cfg.files if s not in ("train", "validation")], cfg.test_splits, "data.files"
+        [s for s in files if s not in ("train", "validation")], cfg.test_splits, "data.files"
     )
     return DatasetDict(
         {
-            split: pairs_to_dataset(*read_local(cfg.files[split], cfg.src_lang, cfg.tgt_lang))
+            split: pairs_to_dataset(*read_local(files[split], cfg.src_lang, cfg.tgt_lang))
             for split in ["train", "validation", *tests]
         }
     )

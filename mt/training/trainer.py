@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,10 +78,13 @@ class Trainer:
             model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay
         )
         self.schedule = build_schedule(self.optimizer, o)
-        from mt.data.batching import make_train_loader
+        from mt.data.batching import int_column, make_train_loader, padding_stats
 
         self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed)
         self.sampler = self.loader.sampler
+        self.padding = padding_stats(
+            self.sampler, int_column(data.train, "src_len"), int_column(data.train, "tgt_len")
+        )
         self.progress = Progress()
         self.tb: TensorBoard | None = None
         self.valid_search = SearchConfig(
@@ -161,6 +165,7 @@ class Trainer:
             initial=p.step,
             disable=not (t.progress and self.is_main),
             dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 60.0,  # a log file gets a line a minute
             desc="train",
             unit="step",
         )

@@ -1,0 +1,120 @@
+"""`mt-translate checkpoint=PATH`: translate sentences, one per line, in order.
+
+    echo "Ein Hund rennt." | mt-translate checkpoint=RUN/checkpoints/best.pt
+    mt-translate checkpoint=... input=in.de output=out.en beam_size=5 n_best=3 +attention=true
+
+Empty input lines give empty output lines. Inputs longer than `max_src_len` subwords are
+cut (a warning says which), so output length stays capped. With n_best > 1 each line holds
+the n hypotheses, best first, separated by tabs. `+attention=true` writes the attention
+matrices as JSON lines next to the output (OUTPUT.attention.jsonl, or
+translate.attention.jsonl for standard output).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from mt.cli.common import CONFIG_DIR, friendly_errors, register_resolvers
+from mt.config import ConfigError, TranslateConfig, validate_search
+
+register_resolvers()
+log = logging.getLogger("mt.translate")
+
+
+def read_input(path: str | None) -> list[str]:
+    """Lines of `path` (plain or .gz) or of standard input; invalid UTF-8 is a DataError with the line."""
+    from mt.data.io import clean_text, decode_utf8, read_lines
+
+    if path is not None:
+        return read_lines(path)
+    text = decode_utf8(sys.stdin.buffer.read(), Path("<stdin>"))
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [clean_text(line.rstrip("\r")) for line in lines]
+
+
+def translate(cfg: TranslateConfig) -> int:
+    """Library entry: translate cfg.input to cfg.output; returns the number of lines."""
+    from mt.inference import SearchConfig, translate_texts
+    from mt.loading import load_model
+    from mt.runtime import resolve_device, tune_allocator
+    from mt.training.checkpoint import atomic_write_bytes
+
+    validate_search(cfg)
+    tune_allocator()
+    device = resolve_device(cfg.device)
+    loaded = load_model(cfg.checkpoint, device)
+    tok = loaded.tokenizer
+    lines = read_input(cfg.input)
+    todo = [i for i, line in enumerate(lines) if line.strip()]
+    ids_len = [len(x) for x in tok.encode_src([lines[i] for i in todo])]
+    for i, n in zip(todo, ids_len, strict=True):
+        if n > cfg.max_src_len:
+            log.warning("input line %d has %d subwords; cut to max_src_len=%d", i + 1, n, cfg.max_src_len)
+    search = SearchConfig(
+        cfg.beam_size, cfg.n_best, cfg.length_penalty, cfg.max_len_a, cfg.max_len_b, cfg.precision
+    )
+    t0 = time.perf_counter()
+    hyps = translate_texts(loaded.model, tok, [lines[i] for i in todo], search, device,
+                           batch_sentences=cfg.batch_sentences, max_src_len=cfg.max_src_len)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    out_lines = [""] * len(lines)
+    by_line = dict(zip(todo, hyps, strict=True))
+    for i, nbest in by_line.items():
+        out_lines[i] = "\t".join(tok.decode_tgt(h.tokens) for h in nbest)
+    text = "".join(line + "\n" for line in out_lines)
+    if cfg.output:
+        atomic_write_bytes(cfg.output, text.encode())
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if cfg.attention:
+        att_path = Path(f"{cfg.output}.attention.jsonl" if cfg.output else "translate.attention.jsonl")
+        records = []
+        for i, line in enumerate(lines):
+            nbest = by_line.get(i, [])
+            src = tok.src_pieces(tok.encode_src([line])[0][: cfg.max_src_len]) if nbest else []
+            records.append(json.dumps({
+                "line": i + 1,
+                "source": src,
+                "hypotheses": [{"output": tok.tgt_pieces(h.tokens) + (["</s>"] if h.finished else []),
+                                "score": round(h.score, 4),
+                                "weights": [[round(w, 4) for w in row] for row in h.attention.tolist()]}
+                               for h in nbest],
+            }, ensure_ascii=False))  # fmt: skip
+        atomic_write_bytes(att_path, ("\n".join(records) + "\n").encode())
+        log.info("attention matrices written to %s", att_path)
+    rate = len(todo) / seconds if seconds > 0 else 0.0
+    log.info("translated %d lines (%d empty) in %.1fs, %.0f sentences/s, beam %d",
+             len(lines), len(lines) - len(todo), seconds, rate, cfg.beam_size)  # fmt: skip
+    return len(lines)
+
+
+def to_config(cfg: DictConfig) -> TranslateConfig:
+    """Merge onto the schema: unknown keys (typos) and wrong types are ConfigErrors."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TranslateConfig), cfg))  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        raise ConfigError(
+            f"config error: {str(e).splitlines()[0]} (see configs/translate.yaml for the keys)"
+        ) from e
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="translate")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    translate(to_config(cfg))
+
+
+if __name__ == "__main__":
+    main()
