@@ -41,6 +41,7 @@ class DataConfig:
     # local: split -> path. A .tsv / .jsonl file (optionally .gz), or a prefix P with
     # files P.<src_lang> and P.<tgt_lang> (optionally .gz).
     files: dict[str, str | None] = field(default_factory=dict)
+    limit_train: int = 0  # > 0: use only the first N training pairs (tokenizer included)
     max_len: int = 100  # train pairs longer than this (subwords, either side) are dropped
     cache_dir: str = "data/cache"  # tokenizer models and cached id datasets
     # batching
@@ -117,7 +118,7 @@ class TrainerConfig:
     max_steps: int = 0  # 0 = no step limit
     max_epochs: int = 50
     max_minutes: float = 42.0  # wall-clock budget for training (incl. validation); 0 = none
-    valid_every: int = 150  # steps between validations
+    val_every: int = 150  # steps between validations
     valid_max_sentences: int = 0  # 0 = the whole validation split
     early_stopping_patience: int = 8  # validations without BLEU gain; 0 = off
     label_smoothing: float = 0.1
@@ -189,6 +190,7 @@ def validate_data(cfg: DataConfig) -> None:
                 bool(cfg.files.get(split)), f"data.files.{split}", f"data=local needs data.files.{split}=PATH"
             )
     _check(cfg.max_len > 0, "data.max_len", "must be positive")
+    _check(cfg.limit_train >= 0, "data.limit_train", "must be >= 0 (0 = all training pairs)")
     _check(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
     _check(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
     _check(cfg.eval_batch_sentences > 0, "data.eval_batch_sentences", "must be positive")
@@ -244,7 +246,7 @@ def validate_train(cfg: TrainConfig) -> None:
     )
     _check(t.max_steps >= 0, "trainer.max_steps", "must be >= 0")
     _check(t.max_epochs > 0, "trainer.max_epochs", "must be positive")
-    _check(t.valid_every > 0, "trainer.valid_every", "must be positive")
+    _check(t.val_every > 0, "trainer.val_every", "must be positive")
     _check(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "must be in [0, 1)")
     _check(0.0 <= t.teacher_forcing <= 1.0, "trainer.teacher_forcing", "must be in [0, 1]")
     _check(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
@@ -259,6 +261,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="data_stats_schema", node=DataStatsConfig)
 
 
 @dataclass
@@ -267,11 +270,13 @@ class EvaluateConfig:
 
     checkpoint: str = "???"
     splits: list[str] | None = None  # null = every test split of the checkpoint's data
-    beam_size: int = 5
-    length_penalty: float = 1.0
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    precision: str = "bf16"
+    # Decoding settings; null = what the run used for its final test scores
+    # (trainer.test_beam_size, length_penalty, max_len_a/b, precision), so they reproduce.
+    beam_size: int | None = None
+    length_penalty: float | None = None
+    max_len_a: float | None = None
+    max_len_b: int | None = None
+    precision: str | None = None
     device: str = "auto"
     plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
     data_dir: str | None = None  # where the corpus is now, if not where training found it
@@ -316,3 +321,12 @@ def validate_search(cfg: Any, prefix: str = "") -> None:
         )
         _check(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")
         _check(cfg.batch_sentences >= 1, "batch_sentences", "must be at least 1")
+
+
+@dataclass
+class DataStatsConfig:
+    """Schema of `mt-data` (configs/data_stats.yaml)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    seed: int = 1

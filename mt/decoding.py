@@ -29,9 +29,14 @@ class Hypothesis:
     finished: bool  # ended with EOS (False when cut at the length limit)
 
 
+# Hard cap on output length (incl. EOS), whatever the source length: a pathological input
+# (say a 100,000-character line) must not turn into tens of thousands of decoder steps.
+MAX_OUTPUT_TOKENS = 400
+
+
 def max_lengths(src_lens: Tensor, a: float, b: int) -> Tensor:
-    """Per-sentence output length limit (incl. EOS): ceil(a * |src| + b), at least 1."""
-    return torch.clamp(torch.ceil(src_lens.float() * a + b).long(), min=1)
+    """Per-sentence output length limit (incl. EOS): ceil(a * |src| + b), in [1, MAX_OUTPUT_TOKENS]."""
+    return torch.clamp(torch.ceil(src_lens.float() * a + b).long(), min=1, max=MAX_OUTPUT_TOKENS)
 
 
 def length_penalty(length: Tensor, alpha: float) -> Tensor:

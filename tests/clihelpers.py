@@ -12,7 +12,7 @@ BIN = Path(sys.executable).parent
 TINY_MODEL = [
     "model.emb_size=32", "model.enc_hidden=32", "model.dec_hidden=64", "model.dropout=0.1",
     "model.emb_dropout=0.1", "data.batch_tokens=1500",
-    "trainer.max_steps=30", "trainer.valid_every=15", "trainer.log_every=5", "trainer.test_beam_size=3",
+    "trainer.max_steps=30", "trainer.val_every=15", "trainer.log_every=5", "trainer.test_beam_size=3",
     "trainer.plot_sentences=[0,1]", "trainer.progress=false", "trainer.precision=fp32",
 ]  # fmt: skip
 

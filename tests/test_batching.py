@@ -304,3 +304,10 @@ def test_prepare_data_end_to_end(tmp_path: Path) -> None:
     assert prep.tokenizer.cache_path.parent.parent == tmp_path / "cache"
     again = prepare_data(cfg, TokenizerConfig(vocab_size=100), tokenizer=prep.tokenizer)
     assert again.encoded["train"]["src_ids"][:] == prep.encoded["train"]["src_ids"][:]
+
+
+def test_eval_batches_give_a_very_long_source_its_own_batch() -> None:
+    """Never filtered, never truncated, but one huge line must not pad a whole batch to its length."""
+    batches = eval_batches([5, 20000, 5, 6, 5], 4, max_tokens=12000)
+    assert batches == [[1], [3, 0, 2, 4]]
+    assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]

@@ -21,7 +21,7 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_train_writes_the_run_directory(trained: Path):
-    for rel in ("config.yaml", "checkpoints/best.pt", "checkpoints/last.pt", "results.json",
+    for rel in ("config.yaml", ".hydra/overrides.yaml", "train.log", "checkpoints/best.pt", "checkpoints/last.pt", "results.json",
                 "outputs/test.hyp", "outputs/validation.hyp", "plots/test_sent0.png", "plots/valid_step0000015_sent1.png"):  # fmt: skip
         assert (trained / rel).is_file(), rel
     assert list((trained / "tb").glob("events.out.tfevents.*"))
@@ -96,7 +96,7 @@ def test_translate_rejects_invalid_utf8_with_the_line(trained: Path, tmp_path: P
         ("model/attention=cosine", "cosine"),
         ("data.src_lang=xx", "unknown language 'xx'"),
         ("model.dec_hidden=-4", "model.dec_hidden"),
-        ("trainer.valid_every=often", "valid_every"),
+        ("trainer.val_every=often", "val_every"),
     ],
 )
 def test_bad_config_fails_at_start_with_the_key(override: str, message: str, tmp_path: Path):
@@ -116,3 +116,26 @@ def test_evaluate_refuses_a_corrupt_checkpoint(tmp_path: Path):
     assert proc.returncode == 2
     assert f"checkpoint {bad} is truncated or corrupt" in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
+
+
+def test_data_stats_command(tmp_path: Path):
+    """mt-data prints and writes the statistics of a data config; data.limit_train is honoured."""
+    out = tmp_path / "stats"
+    proc = run(
+        "mt-data", tiny_corpus_args(tmp_path) + ["data.limit_train=300", f"hydra.run.dir={out}"], cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    stats = json.loads((out / "data_stats.json").read_text())
+    assert {k: v["sentences"] for k, v in stats["splits"].items()} == {
+        "train": 300,
+        "validation": 40,
+        "test": 30,
+    }
+    train = stats["splits"]["train"]
+    for side in ("src_tokens", "tgt_tokens"):
+        s = train[side]
+        assert s["total"] > 300 and s["p50"] <= s["p90"] <= s["p99"] <= s["p100"]
+        assert s["mean"] == pytest.approx(s["total"] / 300, abs=0.01)
+    assert 0.0 <= stats["train_batches"]["src_pad_frac"] < 0.5
+    assert stats["train_dropped"]["pairs"] >= 0 and stats["prepare_seconds"] > 0
+    assert b"padding" in proc.stdout and b"train" in proc.stdout

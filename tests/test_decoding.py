@@ -157,3 +157,10 @@ def test_overfits_tiny_corpus_exactly(attention):
     assert [h.tokens for h in hyps] == [t for _, t in pairs]
     beams = beam_search(model, *batch[:3], BOS, EOS, beam_size=4)
     assert [b[0].tokens for b in beams] == [t for _, t in pairs]
+
+
+def test_output_length_has_a_hard_cap():
+    from mt.decoding import MAX_OUTPUT_TOKENS, max_lengths
+
+    limits = max_lengths(torch.tensor([1, 10, 100_000]), 1.5, 10)
+    assert limits.tolist() == [12, 25, MAX_OUTPUT_TOKENS]

@@ -31,10 +31,19 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     from mt.runtime import resolve_device, tune_allocator
     from mt.scoring import evaluate_splits, write_json
 
-    validate_search(cfg)
     tune_allocator()
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
+    t = loaded.config.trainer
+    cfg = dataclasses.replace(
+        cfg,
+        beam_size=t.test_beam_size if cfg.beam_size is None else cfg.beam_size,
+        length_penalty=t.length_penalty if cfg.length_penalty is None else cfg.length_penalty,
+        max_len_a=t.max_len_a if cfg.max_len_a is None else cfg.max_len_a,
+        max_len_b=t.max_len_b if cfg.max_len_b is None else cfg.max_len_b,
+        precision=t.precision if cfg.precision is None else cfg.precision,
+    )
+    validate_search(cfg)
     data_cfg = loaded.config.data
     if cfg.data_dir:
         data_cfg = dataclasses.replace(data_cfg, data_dir=cfg.data_dir)

@@ -138,10 +138,26 @@ def make_train_loader(
     )
 
 
-def eval_batches(src_lens: Sequence[int] | np.ndarray, batch_sentences: int) -> list[list[int]]:
-    """Return every index once, longest source first, in batches of ``batch_sentences``."""
-    order = np.argsort(-np.asarray(src_lens, dtype=np.int64), kind="stable")
-    return [order[i : i + batch_sentences].tolist() for i in range(0, len(order), batch_sentences)]
+def eval_batches(
+    src_lens: Sequence[int] | np.ndarray, batch_sentences: int, max_tokens: int = 12000
+) -> list[list[int]]:
+    """Return every index once, longest source first, in batches of at most ``batch_sentences``
+    examples and ``max_tokens`` padded source tokens (a very long source gets a batch of its own)."""
+    lens = np.asarray(src_lens, dtype=np.int64)
+    order = np.argsort(-lens, kind="stable")
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
+    for i in order.tolist():
+        if cur and (len(cur) >= batch_sentences or (len(cur) + 1) * longest > max_tokens):
+            batches.append(cur)
+            cur = []
+        if not cur:
+            longest = int(lens[i])
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
 
 
 def make_eval_loader(

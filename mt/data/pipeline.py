@@ -35,6 +35,9 @@ def prepare_data(
     """Load the corpus, train or load the tokenizer (unless given, e.g. from a checkpoint), encode, filter train."""
     cache_dir = resolve_output(data_cfg.cache_dir)
     text = load_parallel(data_cfg)
+    if data_cfg.limit_train > 0 and data_cfg.limit_train < len(text["train"]):
+        text["train"] = text["train"].select(range(data_cfg.limit_train))
+        logger.info("data: using the first %d training pairs (data.limit_train)", data_cfg.limit_train)
     if tokenizer is None:
         train = text["train"]
         tokenizer = Tokenizer.train_or_load(

@@ -54,6 +54,17 @@ def load_parallel(cfg: DataConfig) -> DatasetDict:
         dsd = _load_local(cfg)
     sizes = ", ".join(f"{name} {len(ds)}" for name, ds in dsd.items())
     logger.info("data: %s %s-%s: %s", cfg.source, cfg.src_lang, cfg.tgt_lang, sizes)
+    for split in ("train", "validation"):
+        if len(dsd[split]) == 0:
+            where = (
+                cfg.files.get(split)
+                if cfg.source == "local"
+                else cfg.hub_name or cfg.data_dir or "$MT_DATA_DIR"
+            )
+            raise DataError(
+                f"the {split} split of data.source={cfg.source} is empty (read from {where}); "
+                f"training needs at least one sentence pair there: check the file(s) or data.files.{split}"
+            )
     return dsd
 
 

@@ -193,7 +193,7 @@ class Trainer:
                         self._log_train(window, bar)
                         window = dict.fromkeys(window, 0)
                         window["loss"] = 0.0
-                    if p.step % t.valid_every == 0:
+                    if p.step % t.val_every == 0:
                         p.train_seconds = base_seconds + time.perf_counter() - started
                         stop_reason = self.validate()
                     elif t.checkpoint_every and p.step % t.checkpoint_every == 0:
@@ -215,7 +215,7 @@ class Trainer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         p.train_seconds = base_seconds + time.perf_counter() - started
-        if p.step % t.valid_every != 0 or not p.history:  # the last steps were not validated yet
+        if p.step % t.val_every != 0 or not p.history:  # the last steps were not validated yet
             if not stop_reason.startswith("signal"):
                 self.validate()
         self.save()
