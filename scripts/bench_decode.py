@@ -48,14 +48,20 @@ def main() -> None:
                "threads": torch.get_num_threads(), "device": str(device)}  # fmt: skip
     for beam in args.beams:
         search = SearchConfig(beam, 1, t.length_penalty, t.max_len_a, t.max_len_b, args.precision)
-        translate_split(loaded.model, ds.select(range(min(len(ds), args.batch))), data_cfg, search, device)  # warm-up
+        translate_split(
+            loaded.model, ds.select(range(min(len(ds), args.batch))), data_cfg, search, device
+        )  # warm-up
         rates = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             translate_split(loaded.model, ds, data_cfg, search, device)
             rates.append(len(ds) / (time.perf_counter() - t0))
         name = "greedy" if beam == 1 else f"beam{beam}"
-        results[f"{name}_sents_per_sec"] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+        results[f"{name}_sents_per_sec"] = {
+            "median": statistics.median(rates),
+            "min": min(rates),
+            "max": max(rates),
+        }
         print(f"{name}: {statistics.median(rates):.0f} sentences/s (min {min(rates):.0f}, max {max(rates):.0f}) "
               f"over {len(ds)} sentences, {args.precision}, batches of {args.batch}")  # fmt: skip
     if args.json:
