@@ -14,6 +14,19 @@ from mt.models.seq2seq import Seq2Seq, build_model
 from mt.tokenizer import Tokenizer
 from mt.training.checkpoint import CheckpointError, load_checkpoint
 
+# Config keys renamed since a checkpoint may have been written: (section, old, new).
+RENAMED_KEYS = [("trainer", "valid_every", "val_every")]
+
+
+def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Bring a checkpoint's stored config up to the current schema's key names."""
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+    for section, old, new in RENAMED_KEYS:
+        part = config.get(section)
+        if isinstance(part, dict) and old in part:
+            part.setdefault(new, part.pop(old))
+    return config
+
 
 @dataclass
 class LoadedModel:
@@ -30,7 +43,7 @@ def load_model(path: str | Path, device: torch.device) -> LoadedModel:
     ckpt = load_checkpoint(path, map_location=device)
     try:
         cfg: TrainConfig = OmegaConf.to_object(
-            OmegaConf.merge(OmegaConf.structured(TrainConfig), ckpt["config"])
+            OmegaConf.merge(OmegaConf.structured(TrainConfig), migrate_config(ckpt["config"]))
         )  # type: ignore[assignment]
         tokenizer = Tokenizer.from_bytes(ckpt["tokenizer"])
     except Exception as e:  # noqa: BLE001 - any failure here means the file is not usable

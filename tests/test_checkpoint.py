@@ -129,3 +129,12 @@ def test_incompatible_config_is_refused_with_the_differences():
     assert "model.attention.name: checkpoint 'bahdanau' vs now 'luong_dot'" in msg
     assert "tokenizer.vocab_size: checkpoint 8000 vs now 4000" in msg
     check_compatible(saved, saved, "checkpoint X")  # the same config passes
+
+
+def test_old_config_keys_are_migrated():
+    from mt.loading import migrate_config
+
+    old = {"trainer": {"valid_every": 150, "max_steps": 0}, "model": {"emb_size": 8}}
+    new = migrate_config(old)
+    assert new["trainer"] == {"val_every": 150, "max_steps": 0}
+    assert old["trainer"]["valid_every"] == 150  # the stored dict is not changed

@@ -62,6 +62,7 @@ def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str
     """Library entry: train and evaluate as `cfg` says, writing into `run_dir`; returns results."""
     from mt.data.pipeline import prepare_data
     from mt.inference import SearchConfig
+    from mt.loading import migrate_config
     from mt.models.seq2seq import build_model
     from mt.runtime import resolve_device, seed_everything, tune_allocator
     from mt.scoring import evaluate_splits, write_json
@@ -82,7 +83,7 @@ def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str
         last = Path(cfg.resume) / "checkpoints" / "last.pt"
         if last.is_file():
             resume_ckpt = load_checkpoint(last)
-            check_compatible(resume_ckpt["config"], resolved, f"checkpoint {last}")
+            check_compatible(migrate_config(resume_ckpt["config"]), resolved, f"checkpoint {last}")
             tokenizer = Tokenizer.from_bytes(resume_ckpt["tokenizer"])
         else:
             log.warning("resume=%s has no checkpoints/last.pt yet: starting from scratch there", cfg.resume)
