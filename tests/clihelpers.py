@@ -26,6 +26,19 @@ def run(
     return subprocess.run(argv + args, cwd=cwd, input=stdin, capture_output=True, timeout=timeout, env=env)
 
 
+DE = "ein eine der die das Hund Katze Mann Frau Kind läuft springt sitzt spielt rot blau groß klein auf im".split()
+EN = "a a the the the dog cat man woman child runs jumps sits plays red blue big small on in".split()
+
+
+def synthetic_lines(n: int, lang: str, seed: int = 0) -> list[str]:
+    """n sentences of 3-9 words; the de and en lines with the same seed are word-for-word translations."""
+    import random
+
+    rng = random.Random(seed)
+    words = DE if lang == "de" else EN
+    return [" ".join(words[rng.randrange(len(words))] for _ in range(rng.randint(3, 9))) for _ in range(n)]
+
+
 def write_corpus(root: Path, multi30k: Path | None) -> dict[str, str]:
     """Small de-en corpus as local prefix files (from Multi30k when available)."""
     sizes = {"train": 400, "val": 40, "test_2016_flickr": 30}
@@ -35,11 +48,8 @@ def write_corpus(root: Path, multi30k: Path | None) -> dict[str, str]:
             if multi30k is not None:
                 with gzip.open(multi30k / f"{split}.{lang}.gz", "rt", encoding="utf-8") as f:
                     lines = [next(f).rstrip("\n") for _ in range(n)]
-            else:  # a synthetic stand-in with the same shape
-                lines = [
-                    f"{'ein Hund' if lang == 'de' else 'a dog'} {i % 7} {'läuft' if lang == 'de' else 'runs'}"
-                    for i in range(n)
-                ]
+            else:  # a synthetic stand-in with the same shape: word-for-word "translations"
+                lines = synthetic_lines(n, lang, seed=len(split))
             (root / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
         files[{"val": "validation", "test_2016_flickr": "test"}.get(split, split)] = str(root / split)
     return files
@@ -59,6 +69,6 @@ def tiny_corpus_args(root: Path) -> list[str]:
     """Write the tiny corpus under `root` and return the data overrides that use it."""
     m30k = shared_multi30k()
     files = write_corpus(root, m30k)
-    vocab = 400 if m30k is not None else 24  # the synthetic stand-in has few distinct pieces
+    vocab = 400 if m30k is not None else 60  # the synthetic stand-in has few distinct pieces
     args = ["data=local", f"data.cache_dir={root / 'cache'}", f"tokenizer.vocab_size={vocab}"]
     return args + [f"data.files.{k}={v}" for k, v in files.items()]

@@ -1,0 +1,84 @@
+"""The training loop in-process: non-finite losses are skipped, counted, and stop the run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from clihelpers import write_corpus
+
+from mt.config import AttentionConfig, DataConfig, ModelConfig, TokenizerConfig, TrainConfig, TrainerConfig
+from mt.data.pipeline import prepare_data
+from mt.models.seq2seq import build_model
+from mt.training.trainer import Trainer, TrainingStopped
+
+
+@pytest.fixture
+def trainer(tmp_path: Path):
+    files = write_corpus(tmp_path, None)
+    cfg = TrainConfig(
+        data=DataConfig(source="local", files=files, cache_dir=str(tmp_path / "cache"), batch_tokens=300),
+        tokenizer=TokenizerConfig(vocab_size=60),
+        model=ModelConfig(
+            emb_size=16, enc_hidden=16, dec_hidden=32, attention=AttentionConfig(name="luong_general")
+        ),
+        trainer=TrainerConfig(
+            max_steps=30,
+            val_every=1000,
+            max_minutes=0,
+            max_nonfinite=3,
+            progress=False,
+            precision="fp32",
+            plot_sentences=[],
+        ),  # fmt: skip
+    )
+    data = prepare_data(cfg.data, cfg.tokenizer)
+    model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
+    return Trainer(cfg, model, data, tmp_path / "run", torch.device("cpu"), resolved_config={"model": {}})
+
+
+def poison(trainer: Trainer, bad_calls: set[int]) -> list[int]:
+    """Make the loss NaN on the given (0-based) calls of model.loss in training mode."""
+    calls = []
+    real = trainer.model.loss
+
+    def loss(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if trainer.model.training:
+            calls.append(len(calls))
+            if calls[-1] in bad_calls:
+                return out[0] * math.nan, out[1]
+        return out
+
+    trainer.model.loss = loss  # type: ignore[method-assign]
+    return calls
+
+
+def test_isolated_nonfinite_losses_are_skipped_and_counted(trainer: Trainer):
+    poison(trainer, {2, 5, 6})
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    progress = trainer.fit()
+    assert progress.step == 30  # three skipped updates did not count as steps
+    assert progress.nonfinite_total == 3 and progress.nonfinite_in_row == 0
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+
+def test_a_skipped_update_leaves_the_parameters_unchanged(trainer: Trainer):
+    poison(trainer, {0})
+    batch = next(iter(trainer.loader))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    _, _, applied = trainer._update(batch)
+    assert not applied
+    assert all(torch.equal(a, p) for a, p in zip(before, trainer.model.parameters(), strict=True))
+
+
+def test_too_many_nonfinite_in_a_row_stop_with_a_checkpoint(trainer: Trainer):
+    poison(trainer, set(range(4, 1000)))
+    with pytest.raises(TrainingStopped, match=r"4 non-finite losses in a row \(trainer.max_nonfinite=3\)"):
+        trainer.fit()
+    ckpt = torch.load(trainer.ckpt_dir / "last.pt", weights_only=True)
+    assert ckpt["progress"]["step"] == 4  # the last good state
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
