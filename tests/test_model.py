@@ -169,3 +169,20 @@ def test_flops_from_layer_shapes_match_torch_flop_counter(attention):
         loss.backward()
     expected = train_step_flops(model, B * S, B * T, B)
     assert expected == pytest.approx(counter.get_total_flops(), rel=0.03)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_loss_equals_pytorch_cross_entropy(smoothing):
+    """Loss and NLL come from one log-softmax; they equal F.cross_entropy with and without smoothing."""
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    model = build_model(small_cfg(), V_SRC, V_TGT).eval()
+    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch()
+    loss, nll = model.loss(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, label_smoothing=smoothing)
+    logits = model.output(model(src, src_lens, src_mask, tgt_in)[0][tgt_mask])
+    gold = tgt_out[tgt_mask]
+    torch.testing.assert_close(
+        loss, F.cross_entropy(logits, gold, reduction="sum", label_smoothing=smoothing)
+    )
+    torch.testing.assert_close(nll, F.cross_entropy(logits, gold, reduction="sum"))

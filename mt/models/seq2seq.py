@@ -6,7 +6,6 @@ import logging
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -72,14 +71,13 @@ class Seq2Seq(nn.Module):
         """
         features, _ = self.forward(src, src_lens, src_mask, tgt_in, teacher_forcing=teacher_forcing)
         real = features[tgt_mask]  # (N, H)
-        logits = self.output(real).float()  # (N, V)
-        gold = tgt_out[tgt_mask]  # (N,)
-        loss = F.cross_entropy(logits, gold, reduction="sum", label_smoothing=label_smoothing)
+        logp = F.log_softmax(self.output(real).float(), dim=-1)  # (N, V), once
+        nll = -logp.gather(1, tgt_out[tgt_mask][:, None]).sum()
         if label_smoothing == 0.0:
-            return loss, loss.detach()
-        with torch.no_grad():
-            nll = F.cross_entropy(logits, gold, reduction="sum")
-        return loss, nll
+            return nll, nll.detach()
+        # PyTorch's label smoothing: (1 - e) * nll + e * mean over classes of -log p
+        smooth = -logp.mean(dim=-1).sum()
+        return (1.0 - label_smoothing) * nll + label_smoothing * smooth, nll.detach()
 
     def num_parameters(self, embeddings: bool = True) -> int:
         """Number of distinct trainable parameters (optionally without embedding tables)."""
