@@ -13,7 +13,7 @@ from mt.data.collate import Batch, collate
 from mt.decoding import Hypothesis, beam_search, greedy_search
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast
-from mt.tokenizer import BOS_ID, EOS_ID, Tokenizer
+from mt.tokenizer import BOS_ID, EOS_ID
 
 
 @dataclass
@@ -67,20 +67,16 @@ def translate_split(
     return _decode_batches(model, loader, search, device)
 
 
-def translate_texts(
+def translate_ids(
     model: Seq2Seq,
-    tokenizer: Tokenizer,
-    texts: list[str],
+    ids: list[list[int]],
     search: SearchConfig,
     device: torch.device,
     batch_sentences: int = 100,
-    max_src_len: int = 0,
 ) -> list[list[Hypothesis]]:
-    """Raw sentences -> n-best lists in input order. Sources longer than `max_src_len`
-    subwords (when > 0) are cut to that length (EOS kept)."""
-    ids = tokenizer.encode_src(texts)
-    if max_src_len > 0:
-        ids = [s if len(s) <= max_src_len else s[: max_src_len - 1] + [EOS_ID] for s in ids]
+    """Encoded sources (each ending with EOS) -> n-best lists in input order."""
+    if not ids:
+        return []
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
 
     def batches() -> Iterator[Batch]:
@@ -88,6 +84,4 @@ def translate_texts(
             rows = order[start : start + batch_sentences]
             yield collate([ids[i] for i in rows], None, rows)
 
-    if not texts:
-        return []
     return _decode_batches(model, batches(), search, device)

@@ -59,20 +59,33 @@ def evaluate_splits(
             search.beam_size,
             seconds,
         )
-        for i in plot_sentences or []:
-            if i >= len(ds):
-                continue
-            h = hyps[i][0]
-            fig = alignment_figure(
-                tok.src_pieces(ds[i]["src_ids"]),
-                tok.tgt_pieces(h.tokens) + (["</s>"] if h.finished else []),
-                h.attention,
-                title=f"{split} sentence {i}",
-            )
-            if tb:
-                tb.figure(f"attention_{split}/{i}", fig, step)
-            save_figure(fig, out_dir / "plots" / f"{split}_sent{i}.png")
+        plot_hypotheses(tok, ds, hyps, plot_sentences or [], f"{split} sentence {{i}}", out_dir / "plots" / split,
+                        tb, f"attention_{split}", step)  # fmt: skip
     return results
+
+
+def plot_hypotheses(
+    tok,
+    ds,
+    hyps,
+    indices: list[int],
+    title: str,
+    path_prefix: Path,
+    tb: TensorBoard | None,
+    tag: str,
+    step: int,
+) -> None:
+    """Alignment heatmaps of the best hypothesis of rows `indices` of an encoded split: saved as
+    `<path_prefix>_sent<i>.png` and logged as `<tag>/<i>` (`title` may use {i})."""
+    for i in indices:
+        if i >= len(ds):
+            continue
+        h = hyps[i][0]
+        out = tok.tgt_pieces(h.tokens) + (["</s>"] if h.finished else [])
+        fig = alignment_figure(tok.src_pieces(ds[i]["src_ids"]), out, h.attention, title=title.format(i=i))
+        if tb:
+            tb.figure(f"{tag}/{i}", fig, step)
+        save_figure(fig, f"{path_prefix}_sent{i}.png")
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -43,9 +43,10 @@ def read_input(path: str | None) -> list[str]:
 
 def translate(cfg: TranslateConfig) -> int:
     """Library entry: translate cfg.input to cfg.output; returns the number of lines."""
-    from mt.inference import SearchConfig, translate_texts
+    from mt.inference import SearchConfig, translate_ids
     from mt.loading import load_model
     from mt.runtime import resolve_device, tune_allocator
+    from mt.tokenizer import EOS_ID
     from mt.training.checkpoint import atomic_write_bytes
 
     validate_search(cfg)
@@ -55,19 +56,22 @@ def translate(cfg: TranslateConfig) -> int:
     tok = loaded.tokenizer
     lines = read_input(cfg.input)
     todo = [i for i, line in enumerate(lines) if line.strip()]
-    ids_len = [len(x) for x in tok.encode_src([lines[i] for i in todo])]
-    for i, n in zip(todo, ids_len, strict=True):
-        if n > cfg.max_src_len:
-            log.warning("input line %d has %d subwords; cut to max_src_len=%d", i + 1, n, cfg.max_src_len)
+    ids = tok.encode_src([lines[i] for i in todo])  # once; each ends with EOS
+    for k, (i, src) in enumerate(zip(todo, ids, strict=True)):
+        if len(src) > cfg.max_src_len:
+            log.warning(
+                "input line %d has %d subwords; cut to max_src_len=%d", i + 1, len(src), cfg.max_src_len
+            )
+            ids[k] = src[: cfg.max_src_len - 1] + [EOS_ID]
     search = SearchConfig(
         cfg.beam_size, cfg.n_best, cfg.length_penalty, cfg.max_len_a, cfg.max_len_b, cfg.precision
     )
     t0 = time.perf_counter()
-    hyps = translate_texts(loaded.model, tok, [lines[i] for i in todo], search, device,
-                           batch_sentences=cfg.batch_sentences, max_src_len=cfg.max_src_len)  # fmt: skip
+    hyps = translate_ids(loaded.model, ids, search, device, batch_sentences=cfg.batch_sentences)
     seconds = time.perf_counter() - t0
     out_lines = [""] * len(lines)
     by_line = dict(zip(todo, hyps, strict=True))
+    src_by_line = dict(zip(todo, ids, strict=True))
     for i, nbest in by_line.items():
         out_lines[i] = "\t".join(tok.decode_tgt(h.tokens) for h in nbest)
     text = "".join(line + "\n" for line in out_lines)
@@ -79,9 +83,9 @@ def translate(cfg: TranslateConfig) -> int:
     if cfg.attention:
         att_path = Path(f"{cfg.output}.attention.jsonl" if cfg.output else "translate.attention.jsonl")
         records = []
-        for i, line in enumerate(lines):
+        for i in range(len(lines)):
             nbest = by_line.get(i, [])
-            src = tok.src_pieces(tok.encode_src([line])[0][: cfg.max_src_len]) if nbest else []
+            src = tok.src_pieces(src_by_line[i]) if nbest else []
             records.append(json.dumps({
                 "line": i + 1,
                 "source": src,

@@ -24,8 +24,8 @@ from mt.data.pipeline import PreparedData
 from mt.evaluation import quick_bleu
 from mt.inference import SearchConfig, translate_split
 from mt.models.seq2seq import Seq2Seq
-from mt.plots import alignment_figure, save_figure
 from mt.runtime import autocast
+from mt.scoring import plot_hypotheses
 from mt.tb import TensorBoard
 from mt.training.checkpoint import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
 from mt.training.schedule import build_schedule
@@ -338,14 +338,6 @@ class Trainer:
         return ""
 
     def _plots(self, ds, hyps, prefix: str, step: int) -> None:
-        tok = self.data.tokenizer
-        for i in self.cfg.trainer.plot_sentences:
-            if i >= len(ds):
-                continue
-            h = hyps[i][0]
-            src = tok.src_pieces(ds[i]["src_ids"])
-            out = tok.tgt_pieces(h.tokens) + (["</s>"] if h.finished else [])
-            fig = alignment_figure(src, out, h.attention, title=f"validation sentence {i}, step {step}")
-            if self.tb:
-                self.tb.figure(f"attention/{i}", fig, step)
-            save_figure(fig, self.run_dir / "plots" / f"{prefix}_sent{i}.png")
+        plot_hypotheses(self.data.tokenizer, ds, hyps, list(self.cfg.trainer.plot_sentences),
+                        f"validation sentence {{i}}, step {step}", self.run_dir / "plots" / prefix, self.tb,
+                        "attention", step)  # fmt: skip
