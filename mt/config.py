@@ -21,6 +21,9 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the fix."""
 
 
+DEFAULT_MAX_RSS_MB = 2600  # MiB; resident-memory cap of training and decoding (issue 7: under 3 GiB)
+
+
 @dataclass
 class DataConfig:
     """Where the parallel corpus comes from and how it is filtered and batched."""
@@ -129,6 +132,9 @@ class TrainerConfig:
     checkpoint_every: int = 0  # steps between checkpoints besides validations; 0 = off
     keep_last: int = 2
     max_nonfinite: int = 10  # consecutive non-finite losses before the run stops
+    max_rss_mb: int = (
+        DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this resident size; 0 = never
+    )
     plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
     sample_sentences: int = 5  # source / reference / hypothesis rows in TensorBoard
     test_beam_size: int = 5
@@ -252,6 +258,7 @@ def validate_train(cfg: TrainConfig) -> None:
     _check(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
     _check(t.test_beam_size >= 1, "trainer.test_beam_size", "must be at least 1")
     _check(t.max_nonfinite >= 1, "trainer.max_nonfinite", "must be at least 1")
+    _check(t.max_rss_mb >= 0, "trainer.max_rss_mb", "must be >= 0 (0 = no cap)")
 
 
 def register_configs() -> None:

@@ -12,7 +12,7 @@ from mt.data.batching import make_eval_loader, restore_order
 from mt.data.collate import Batch, collate
 from mt.decoding import Hypothesis, beam_search, greedy_search
 from mt.models.seq2seq import Seq2Seq
-from mt.runtime import autocast
+from mt.runtime import autocast, release_memory
 from mt.tokenizer import BOS_ID, EOS_ID
 
 
@@ -54,6 +54,7 @@ def _decode_batches(
         for batch in batches:
             outputs.extend(decode_batch(model, batch.to(device), search))
             indices.extend(batch.indices.tolist())
+            release_memory()
     finally:
         model.train(was_training)
     return restore_order(indices, outputs)

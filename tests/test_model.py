@@ -186,3 +186,49 @@ def test_loss_equals_pytorch_cross_entropy(smoothing):
         loss, F.cross_entropy(logits, gold, reduction="sum", label_smoothing=smoothing)
     )
     torch.testing.assert_close(nll, F.cross_entropy(logits, gold, reduction="sum"))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("chunk_rows", [7, 1024])
+def test_fused_loss_gradient_equals_autograd_cross_entropy(smoothing, chunk_rows):
+    """The gradient prepared in the forward pass equals autograd through F.cross_entropy,
+    also when the rows are cut into slices that do not divide them evenly."""
+    from torch.nn import functional as F
+
+    from mt.models.loss import output_cross_entropy
+
+    torch.manual_seed(0)
+    output = torch.nn.Linear(16, 50)
+    feats = torch.randn(23, 16, requires_grad=True)
+    gold = torch.randint(0, 50, (23,))
+    loss, nll = output_cross_entropy(feats, output, gold, smoothing, chunk_rows=chunk_rows)
+    (2.5 * loss).backward()  # a non-unit upstream gradient
+    got = (feats.grad.clone(), output.weight.grad.clone(), output.bias.grad.clone())
+    feats.grad = None
+    output.zero_grad()
+    ref = F.cross_entropy(output(feats), gold, reduction="sum", label_smoothing=smoothing)
+    (2.5 * ref).backward()
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(nll, F.cross_entropy(output(feats), gold, reduction="sum"))
+    assert not nll.requires_grad
+    for a, b in zip(got, (feats.grad, output.weight.grad, output.bias.grad), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_fused_loss_under_bf16_autocast_matches_float32():
+    from mt.models.loss import output_cross_entropy
+
+    torch.manual_seed(0)
+    output = torch.nn.Linear(32, 100)
+    feats = torch.randn(40, 32, requires_grad=True)
+    gold = torch.randint(0, 100, (40,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = output_cross_entropy(feats, output, gold, 0.1)
+    assert loss.dtype == torch.float32
+    loss.backward()
+    g16 = feats.grad.clone()
+    feats.grad = None
+    ref, _ = output_cross_entropy(feats, output, gold, 0.1)
+    ref.backward()
+    torch.testing.assert_close(loss, ref, rtol=2e-2, atol=0.5)
+    torch.testing.assert_close(g16, feats.grad, rtol=5e-2, atol=5e-2)

@@ -24,6 +24,7 @@ log = logging.getLogger("mt.evaluate")
 
 def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     """Library entry: score the checkpoint's test splits into `out_dir`; returns the results."""
+    from mt.config import DEFAULT_MAX_RSS_MB
     from mt.data.pipeline import prepare_data
     from mt.evaluation import summary_line
     from mt.inference import SearchConfig
@@ -31,7 +32,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     from mt.runtime import resolve_device, tune_allocator
     from mt.scoring import evaluate_splits, write_json
 
-    tune_allocator()
+    tune_allocator(DEFAULT_MAX_RSS_MB)
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     t = loaded.config.trainer

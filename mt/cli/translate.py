@@ -43,6 +43,7 @@ def read_input(path: str | None) -> list[str]:
 
 def translate(cfg: TranslateConfig) -> int:
     """Library entry: translate cfg.input to cfg.output; returns the number of lines."""
+    from mt.config import DEFAULT_MAX_RSS_MB
     from mt.inference import SearchConfig, translate_ids
     from mt.loading import load_model
     from mt.runtime import resolve_device, tune_allocator
@@ -50,7 +51,7 @@ def translate(cfg: TranslateConfig) -> int:
     from mt.training.checkpoint import atomic_write_bytes
 
     validate_search(cfg)
-    tune_allocator()
+    tune_allocator(DEFAULT_MAX_RSS_MB)
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     tok = loaded.tokenizer

@@ -7,11 +7,11 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from mt.models.attention import build_attention
 from mt.models.decoder import Decoder, DecoderState, EncoderContext
 from mt.models.encoder import Bridge, Encoder
+from mt.models.loss import output_cross_entropy
 
 log = logging.getLogger("mt.model")
 
@@ -67,17 +67,12 @@ class Seq2Seq(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Summed cross-entropy over real target tokens -> (loss_sum, nll_sum), both scalars.
 
-        The output layer runs once, over the real (unpadded) positions only.
+        The output layer runs once, over the real (unpadded) positions only (see
+        `mt.models.loss` for how the loss keeps its memory bounded).
         """
         features, _ = self.forward(src, src_lens, src_mask, tgt_in, teacher_forcing=teacher_forcing)
-        real = features[tgt_mask]  # (N, H)
-        logp = F.log_softmax(self.output(real).float(), dim=-1)  # (N, V), once
-        nll = -logp.gather(1, tgt_out[tgt_mask][:, None]).sum()
-        if label_smoothing == 0.0:
-            return nll, nll.detach()
-        # PyTorch's label smoothing: (1 - e) * nll + e * mean over classes of -log p
-        smooth = -logp.mean(dim=-1).sum()
-        return (1.0 - label_smoothing) * nll + label_smoothing * smooth, nll.detach()
+        loss, nll = output_cross_entropy(features[tgt_mask], self.output, tgt_out[tgt_mask], label_smoothing)
+        return loss, nll
 
     def num_parameters(self, embeddings: bool = True) -> int:
         """Number of distinct trainable parameters (optionally without embedding tables)."""
