@@ -35,7 +35,8 @@ def evaluate_splits(
     step: int = 0,
 ) -> dict[str, Any]:
     """For each split: decode, score against the raw references, write `outputs/<split>.hyp`
-    (one detokenized line per source line) and alignment plots -> {split: scores}."""
+    (one detokenized line per source line), `outputs/<split>.ref` (the references, for paired
+    significance tests across runs) and alignment plots -> {split: scores}."""
     results: dict[str, Any] = {}
     tok = data.tokenizer
     for split in splits:
@@ -52,6 +53,7 @@ def evaluate_splits(
         scores["decode_seconds"] = round(seconds, 2)
         results[split] = scores
         atomic_write_bytes(out_dir / "outputs" / f"{split}.hyp", ("\n".join(outputs) + "\n").encode())
+        atomic_write_bytes(out_dir / "outputs" / f"{split}.ref", ("\n".join(refs) + "\n").encode())
         log.info(
             "%s  (%d sentences, beam %d, %.1fs)",
             summary_line(split, scores),

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,75 @@ def _ckpt_run_dir(checkpoint: Any) -> str:
     return str(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
 
 
+SWEPT_KEYS_ENV = "MT_SWEPT_KEYS"  # keys a multirun varies, from the command line (see record_swept_keys)
+_NEVER_IN_JOB_NAMES = {"resume", "trainer.progress", "data.data_dir", "experiment", "hparams_search"}
+
+
+def record_swept_keys(argv: list[str]) -> None:
+    """Remember which command-line overrides are sweeps (`seed=1,2,3`, `model/attention=a,b`) in
+    the environment, which launched jobs inherit, so that job directories name only those."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [a for a in argv if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except Exception:  # Hydra itself reports malformed overrides
+        return
+    keys = [
+        o.key_or_group for o in overrides if o.is_sweep_override() and not o.key_or_group.startswith("hydra")
+    ]
+    os.environ[SWEPT_KEYS_ENV] = ",".join(keys)
+
+
+def _job_dir(task_overrides: Any, num: Any, sweeper_params: Any = None) -> str:
+    """hydra.sweep.subdir: a multirun job named by the values that vary across the sweep.
+
+    `model/attention=luong_dot seed=2` -> `model.attention=luong_dot,seed=2`: only swept keys
+    (from the command line or `hydra.sweeper.params`), no nested folders, so TensorBoard over
+    the sweep directory lists one readable run per job; `job<num>` when nothing varies.
+    """
+    swept = {k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k}
+    swept |= {str(k) for k in (sweeper_params or {})}
+    items = []
+    for item in task_overrides or []:
+        key = str(item).split("=", 1)[0].lstrip("+~")
+        if key in swept and key not in _NEVER_IN_JOB_NAMES:
+            items.append(str(item).lstrip("+~").replace("/", "."))
+    name = ",".join(sorted(items))
+    if len(name) > 160:  # file systems cap names at 255 bytes
+        import hashlib
+
+        name = f"{name[:150]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name or f"job{num}"
+
+
+def _mul(a: Any, b: Any) -> int | float:
+    """`${mt_mul:${model.enc_hidden},2}`: a product of two config values."""
+    return a * b
+
+
+RUN_TIME_ENV = "MT_RUN_TIME"  # seconds since the epoch; set for every rank of a data-parallel run
+
+
+def _now(pattern: str) -> str:
+    """`${mt_now:%Y-%m-%d_%H-%M-%S}`: Hydra's `now`, but the time in $MT_RUN_TIME when set, so
+    that all processes of a torchrun launch name the same run directory."""
+    stamp = os.environ.get(RUN_TIME_ENV)
+    return (datetime.fromtimestamp(float(stamp)) if stamp else datetime.now()).strftime(pattern)
+
+
 def register_resolvers() -> None:
     """OmegaConf resolvers used by configs/ (idempotent)."""
     if not OmegaConf.has_resolver("mt_run_dir"):
         OmegaConf.register_new_resolver("mt_run_dir", _run_dir)
     if not OmegaConf.has_resolver("mt_ckpt_run_dir"):
         OmegaConf.register_new_resolver("mt_ckpt_run_dir", _ckpt_run_dir)
+    if not OmegaConf.has_resolver("mt_now"):
+        OmegaConf.register_new_resolver("mt_now", _now, use_cache=True)
+    if not OmegaConf.has_resolver("mt_job_dir"):
+        OmegaConf.register_new_resolver("mt_job_dir", _job_dir)
+    if not OmegaConf.has_resolver("mt_mul"):
+        OmegaConf.register_new_resolver("mt_mul", _mul)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -46,6 +111,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, DataError, CheckpointError, TrainingStopped)
 
 
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn`; a known user error is printed as `error: ...` and exits with status 2."""
 
@@ -56,6 +128,8 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except user_errors() as e:
             log.error("%s", e)
             print(f"error: {e}", file=sys.stderr)
+            if _in_multirun():
+                raise  # fail this job only; the sweeper reports it after the other jobs ran
             sys.exit(2)
 
     return wrapper

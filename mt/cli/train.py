@@ -4,11 +4,15 @@ mt-train                                          # Multi30k de->en, GRU, Bahdan
 mt-train model/attention=luong_general data.src_lang=en data.tgt_lang=de
 mt-train experiment=quick
 mt-train resume=runs/de-en/default/2026-11-24_10-00-00   # continue a stopped run
+torchrun --nproc_per_node=2 -m mt.train ...       # data-parallel (DDP) over 2 processes
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +21,9 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, register_resolvers
-from mt.config import TrainConfig, register_configs, validate_train
+from mt.cli.common import CONFIG_DIR, RUN_TIME_ENV, friendly_errors, record_swept_keys, register_resolvers
+from mt.config import ConfigError, TrainConfig, register_configs, validate_train
+from mt.training.distributed import DistContext
 
 register_resolvers()
 register_configs()
@@ -58,8 +63,15 @@ def _flatten(d: Any, prefix: str) -> dict[str, Any]:
     return out
 
 
-def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Library entry: train and evaluate as `cfg` says, writing into `run_dir`; returns results."""
+def train(
+    cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path, dist: DistContext | None = None
+) -> dict[str, Any]:
+    """Library entry: train and evaluate as `cfg` says, writing into `run_dir`; returns results.
+
+    With `dist` (one rank of a data-parallel run) every rank trains; rank 0 alone writes files
+    and evaluates, the other ranks return only {"valid": {"best_greedy_bleu": ...}}.
+    """
+    from mt import runtime
     from mt.data.pipeline import prepare_data
     from mt.inference import SearchConfig
     from mt.loading import migrate_config
@@ -68,14 +80,24 @@ def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str
     from mt.scoring import evaluate_splits, write_json
     from mt.tokenizer import Tokenizer
     from mt.training.checkpoint import atomic_write_bytes, load_checkpoint
+    from mt.training.distributed import main_first, rank_seed
     from mt.training.trainer import Trainer
 
     started = time.perf_counter()
+    dist = dist or DistContext()
     validate_train(cfg)
-    tune_allocator()
+    tune_allocator(cfg.trainer.max_rss_mb)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.trainer.device)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if dist.enabled and device.type == "cuda":  # one GPU per process
+        if dist.local_rank >= torch.cuda.device_count():
+            raise ConfigError(
+                f"local rank {dist.local_rank} has no GPU ({torch.cuda.device_count()} here): start at most "
+                "that many processes per machine (torchrun --nproc_per_node) or use trainer.device=cpu"
+            )
+        device = torch.device("cuda", dist.local_rank)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
     resume_ckpt = None
     tokenizer = None
@@ -89,19 +111,25 @@ def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str
             log.warning("resume=%s has no checkpoints/last.pt yet: starting from scratch there", cfg.resume)
 
     t0 = time.perf_counter()
-    data = prepare_data(cfg.data, cfg.tokenizer, tokenizer=tokenizer)
+    with main_first(dist):  # rank 0 trains the tokenizer and fills the caches; the others read them
+        data = prepare_data(cfg.data, cfg.tokenizer, tokenizer=tokenizer)
     prep_seconds = time.perf_counter() - t0
     log.info("data ready in %.1fs: %s; %d train pairs dropped (empty or > %d subwords)",
              prep_seconds, ", ".join(f"{k}={len(v)}" for k, v in data.encoded.items()), data.n_dropped,
              cfg.data.max_len)  # fmt: skip
-    atomic_write_bytes(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)).encode())
+    if dist.is_main:
+        atomic_write_bytes(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)).encode())
 
     model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
-    trainer = Trainer(cfg, model, data, run_dir, device, resolved)
+    trainer = Trainer(cfg, model, data, run_dir, device, resolved, dist=dist)
     if resume_ckpt is not None:
         trainer.restore(Path(cfg.resume) / "checkpoints" / "last.pt")
     del resume_ckpt
+    if not dist.is_main:  # its own dropout masks (rank 0 keeps the stream its checkpoints carry)
+        torch.manual_seed(rank_seed(cfg.seed, dist.rank, trainer.progress.step))
     progress = trainer.fit()
+    if not dist.is_main:
+        return {"valid": {"best_greedy_bleu": progress.best_bleu}}
 
     # Final scores with the best checkpoint and beam search.
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
@@ -125,6 +153,8 @@ def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str
             "train_minutes": round(progress.train_seconds / 60, 2),
             "data_prep_seconds": round(prep_seconds, 1),
             "nonfinite_updates": progress.nonfinite_total,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "memory_trims": runtime.trims,
             "padding": trainer.padding,
             "parameters": model.num_parameters(),
             "history": progress.history,
@@ -160,15 +190,49 @@ def train(cfg: TrainConfig, resolved: dict[str, Any], run_dir: Path) -> dict[str
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @friendly_errors
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the best validation BLEU (what sweepers maximise)."""
     from hydra.core.hydra_config import HydraConfig
+
+    from mt.training.distributed import init_distributed
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     typed: TrainConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    results = train(typed, resolved, run_dir)
+    record_swept_keys(sys.argv[1:])
+    dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")  # main() joined already
+    results = train(typed, resolved, run_dir, dist)
     return float(results["valid"]["best_greedy_bleu"])
+
+
+# Ranks > 0 of a data-parallel run: no .hydra/ or train.log of their own in rank 0's run
+# directory, and only warnings and errors (on standard error).
+WORKER_OVERRIDES = [
+    "hydra.output_subdir=null",
+    "hydra/job_logging=stderr",
+    "hydra.job_logging.root.level=WARNING",
+    "hydra/hydra_logging=none",
+]
+
+
+def main() -> None:
+    """`mt-train`, `python -m mt.train`; under torchrun every process runs it (data-parallel).
+
+    Before Hydra composes the config, the ranks join the process group and take rank 0's clock
+    for the run directory's time stamp, so they all name the same directory.
+    """
+    from mt.training.distributed import broadcast_object, init_distributed, shutdown
+
+    record_swept_keys(sys.argv[1:])
+    dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")
+    if dist.enabled:
+        os.environ[RUN_TIME_ENV] = repr(broadcast_object(dist, time.time()))
+        if not dist.is_main:
+            sys.argv += WORKER_OVERRIDES
+    try:
+        hydra_main()
+    finally:
+        shutdown(dist)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ from mt.data.pipeline import PreparedData
 from mt.evaluation import quick_bleu
 from mt.inference import SearchConfig, translate_split
 from mt.models.seq2seq import Seq2Seq
-from mt.runtime import autocast
+from mt.runtime import autocast, release_memory
 from mt.scoring import plot_hypotheses
 from mt.tb import TensorBoard
 from mt.training.checkpoint import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
+from mt.training.distributed import DistContext, all_reduce_sum, broadcast_object, data_parallel
 from mt.training.schedule import build_schedule
 
 log = logging.getLogger("mt.train")
@@ -64,13 +65,18 @@ class Trainer:
         run_dir: Path,
         device: torch.device,
         resolved_config: dict[str, Any],
-        is_main: bool = True,
+        dist: DistContext | None = None,
     ) -> None:
+        """With `dist` (a data-parallel run) each rank trains on its share of the batches and only
+        rank 0 validates and writes checkpoints and TensorBoard."""
         self.cfg, self.model, self.data, self.device = cfg, model.to(device), data, device
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.resolved_config = resolved_config
-        self.is_main = is_main
+        self.dist = dist or DistContext()
+        self.is_main = self.dist.is_main
+        # DDP around model.loss for the training forward/backward; validation uses self.model.
+        self.ddp = data_parallel(model, device) if self.dist.enabled else None
         t = cfg.trainer
         o = cfg.optim
         opt_cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
@@ -80,7 +86,8 @@ class Trainer:
         self.schedule = build_schedule(self.optimizer, o)
         from mt.data.batching import int_column, make_train_loader, padding_stats
 
-        self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed)
+        self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed,
+                                        rank=self.dist.rank, world_size=self.dist.world_size)  # fmt: skip
         self.sampler = self.loader.sampler
         self.padding = padding_stats(
             self.sampler, int_column(data.train, "src_len"), int_column(data.train, "tgt_len")
@@ -151,6 +158,24 @@ class Trainer:
         minutes = self.cfg.trainer.max_minutes
         return minutes > 0 and base_seconds + time.perf_counter() - started >= minutes * 60
 
+    def _sync_step(self, n_tokens: int, started: float, base_seconds: float) -> tuple[int, str]:
+        """Data-parallel: one all-reduce of [target tokens, budget votes, signal votes] before a step.
+
+        Returns (all ranks' target tokens, a stop reason or ''); every rank gets the same answer,
+        so all stop together when any rank's time budget ran out or any rank got a signal.
+        """
+        budget = self._budget_exceeded(started, base_seconds)
+        tokens, budget_votes, signal_votes = all_reduce_sum(
+            self.dist, [n_tokens, float(budget), float(self._stop_signal is not None)]
+        )
+        if signal_votes:
+            here = self._stop_signal
+            name = signal.Signals(here).name if here is not None else "on another rank"
+            return int(tokens), f"signal {name}"
+        if budget_votes:
+            return int(tokens), f"max_minutes={self.cfg.trainer.max_minutes}"
+        return int(tokens), ""
+
     def fit(self) -> Progress:
         """Train until max_steps / max_epochs / max_minutes / early stopping; returns the counters."""
         t = self.cfg.trainer
@@ -179,12 +204,19 @@ class Trainer:
                 self.sampler.set_epoch(p.epoch, start_batch=p.batch_in_epoch)
                 for batch in self.loader:
                     t0 = time.perf_counter()
-                    loss_per_token, grad_norm, ok = self._update(batch.to(self.device))
+                    batch = batch.to(self.device)
+                    n_tokens = batch.n_tgt_tokens
+                    if self.dist.enabled:  # before the batch is consumed: a stop leaves it for a resume
+                        n_tokens, stop_reason = self._sync_step(n_tokens, started, base_seconds)
+                        if stop_reason:
+                            break
+                    loss_per_token, grad_norm, ok = self._update(batch, n_tokens)
+                    release_memory()  # keeps resident memory under trainer.max_rss_mb
                     p.batch_in_epoch += 1
                     dt = time.perf_counter() - t0
                     if ok:
-                        window["loss"] += loss_per_token * batch.n_tgt_tokens
-                        window["tokens"] += batch.n_tgt_tokens
+                        window["loss"] += loss_per_token * n_tokens
+                        window["tokens"] += n_tokens
                         window["grad_norm"] += grad_norm
                         window["steps"] += 1
                     window["time"] += dt
@@ -201,10 +233,11 @@ class Trainer:
                         self.save()
                     if not stop_reason and t.max_steps and p.step >= t.max_steps:
                         stop_reason = f"max_steps={t.max_steps}"
-                    if not stop_reason and self._budget_exceeded(started, base_seconds):
-                        stop_reason = f"max_minutes={t.max_minutes}"
-                    if self._stop_signal is not None and not stop_reason:
-                        stop_reason = f"signal {signal.Signals(self._stop_signal).name}"
+                    if not self.dist.enabled:  # (data-parallel: all ranks vote in the next _sync_step)
+                        if not stop_reason and self._budget_exceeded(started, base_seconds):
+                            stop_reason = f"max_minutes={t.max_minutes}"
+                        if self._stop_signal is not None and not stop_reason:
+                            stop_reason = f"signal {signal.Signals(self._stop_signal).name}"
                     if stop_reason:
                         break
                 else:
@@ -227,22 +260,34 @@ class Trainer:
             )
         return p
 
-    def _update(self, batch) -> tuple[float, float, bool]:
-        """One optimizer step. Returns (loss per token, grad norm, whether it was applied)."""
+    def _update(self, batch, n_tokens: int | None = None) -> tuple[float, float, bool]:
+        """One optimizer step. Returns (loss per token, grad norm, whether it was applied).
+
+        Data-parallel: `n_tokens` counts the target tokens of all ranks' batches of this step, the
+        returned loss is this rank's summed loss / `n_tokens` (the ranks' values add up to the
+        global per-token loss) and the gradient is that of the global per-token loss.
+        """
         t, p = self.cfg.trainer, self.progress
         self.model.train()
         with autocast(self.device, t.precision):
-            loss, _ = self.model.loss(
+            loss, _ = (self.model.loss if self.ddp is None else self.ddp)(
                 batch.src, batch.src_lens, batch.src_mask, batch.tgt_in, batch.tgt_out, batch.tgt_mask,
                 label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing,
             )  # fmt: skip
-        loss = loss / batch.n_tgt_tokens
+        world = self.dist.world_size
+        if world == 1:
+            loss = loss / batch.n_tgt_tokens
+        else:  # DDP averages gradients over ranks: (1/W) sum_r d(W loss_r / N) = d(sum_r loss_r / N)
+            if n_tokens is None:
+                raise ValueError("a data-parallel update needs n_tokens, the target tokens of all ranks")
+            loss = loss * (world / n_tokens)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         clip = self.cfg.optim.clip_grad_norm
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf)
-        loss_value, norm_value = float(loss.detach()), float(grad_norm)
-        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+        loss_value, norm_value = float(loss.detach()) / world, float(grad_norm)
+        # Data-parallel: the norm of the all-reduced gradient alone decides, the same on every rank.
+        if not (math.isfinite(norm_value) and (world > 1 or math.isfinite(loss_value))):
             p.nonfinite_in_row += 1
             p.nonfinite_total += 1
             log.warning("non-finite loss or gradient at step %d (%d in a row): update skipped",
@@ -264,7 +309,10 @@ class Trainer:
 
     def _log_train(self, w: dict[str, float], bar: tqdm) -> None:
         p = self.progress
-        loss = w["loss"] / max(w["tokens"], 1)
+        loss_sum = w["loss"]
+        if self.dist.enabled:  # each rank summed its own batches' losses; tokens are already global
+            (loss_sum,) = all_reduce_sum(self.dist, [loss_sum])
+        loss = loss_sum / max(w["tokens"], 1)
         tps = w["tokens"] / max(w["time"], 1e-9)
         lr = self.schedule.lr
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tps:.0f}", lr=f"{lr:.2e}", refresh=False)
@@ -298,18 +346,26 @@ class Trainer:
         return ds.select(range(min(n, len(ds)))) if n > 0 else ds
 
     def validate(self) -> str:
-        """Validation loss, greedy BLEU/chrF, plots, samples; checkpoints; returns a stop reason or ''."""
+        """Validation loss, greedy BLEU/chrF, plots, samples; checkpoints; returns a stop reason or ''.
+
+        Data-parallel: rank 0 validates; the others receive its scores, so that counters, the
+        schedule and the early-stopping decision stay the same on every rank.
+        """
         t, p = self.cfg.trainer, self.progress
         t0 = time.perf_counter()
-        ds = self._valid_ds()
-        hyps = translate_split(self.model, ds, self.cfg.data, self.valid_search, self.device)
-        tok = self.data.tokenizer
-        outputs = [tok.decode_tgt(h[0].tokens) for h in hyps]
-        refs = self.data.text["validation"]["tgt"][: len(ds)]
-        bleu, chrf = quick_bleu(outputs, refs)
-        nll = self.valid_loss()
-        record = {"step": p.step, "bleu": bleu, "chrf": chrf, "loss": nll, "ppl": math.exp(min(nll, 50)),
-                  "lr": self.schedule.lr, "minutes": p.train_seconds / 60}  # fmt: skip
+        record = None
+        if self.is_main:
+            ds = self._valid_ds()
+            hyps = translate_split(self.model, ds, self.cfg.data, self.valid_search, self.device)
+            tok = self.data.tokenizer
+            outputs = [tok.decode_tgt(h[0].tokens) for h in hyps]
+            refs = self.data.text["validation"]["tgt"][: len(ds)]
+            bleu, chrf = quick_bleu(outputs, refs)
+            nll = self.valid_loss()
+            record = {"step": p.step, "bleu": bleu, "chrf": chrf, "loss": nll, "ppl": math.exp(min(nll, 50)),
+                      "lr": self.schedule.lr, "minutes": p.train_seconds / 60}  # fmt: skip
+        record = broadcast_object(self.dist, record)
+        bleu, chrf, nll = record["bleu"], record["chrf"], record["loss"]
         p.history.append(record)
         improved = bleu > p.best_bleu
         if improved:
