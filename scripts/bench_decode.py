@@ -15,13 +15,60 @@ import argparse
 import json
 import statistics
 import time
+from typing import Any
 
 import torch
+from datasets import Dataset
 
+from mt.config import DataConfig
 from mt.data.pipeline import prepare_data
 from mt.inference import SearchConfig, translate_split
 from mt.loading import load_model
-from mt.runtime import resolve_device, tune_allocator
+from mt.models.seq2seq import Seq2Seq
+from mt.runtime import resolve_device, synchronize, tune_allocator
+
+
+def decode_speed(
+    model: Seq2Seq,
+    ds: Dataset,
+    data_cfg: DataConfig,
+    search: SearchConfig,
+    device: torch.device,
+    repeats: int = 3,
+    warmup: bool = True,
+) -> dict[str, Any]:
+    """Decode every row of the encoded split `ds` `repeats` times (after one untimed batch of
+    `data_cfg.eval_batch_sentences` sentences when `warmup`).
+
+    Returns sentences/s per repeat (`rates`) with their median / min / max, and, from the last
+    pass, the mean output length in tokens and the fraction of outputs that ended with EOS
+    (the rest were cut at the length cap).
+    """
+    if warmup:
+        translate_split(
+            model, ds.select(range(min(len(ds), data_cfg.eval_batch_sentences))), data_cfg, search, device
+        )
+    rates, hyps = [], []
+    for _ in range(repeats):
+        synchronize(device)
+        t0 = time.perf_counter()
+        hyps = translate_split(model, ds, data_cfg, search, device)
+        synchronize(device)
+        rates.append(len(ds) / (time.perf_counter() - t0))
+    best = [nbest[0] for nbest in hyps]
+    return {
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "rates": rates,
+        "sentences": len(ds),
+        "mean_output_tokens": sum(len(h.tokens) for h in best) / max(len(best), 1),
+        "finished_fraction": sum(h.finished for h in best) / max(len(best), 1),
+    }
+
+
+def search_name(beam: int) -> str:
+    return "greedy" if beam == 1 else f"beam{beam}"
 
 
 def main() -> None:
@@ -48,21 +95,10 @@ def main() -> None:
                "threads": torch.get_num_threads(), "device": str(device)}  # fmt: skip
     for beam in args.beams:
         search = SearchConfig(beam, 1, t.length_penalty, t.max_len_a, t.max_len_b, args.precision)
-        translate_split(
-            loaded.model, ds.select(range(min(len(ds), args.batch))), data_cfg, search, device
-        )  # warm-up
-        rates = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            translate_split(loaded.model, ds, data_cfg, search, device)
-            rates.append(len(ds) / (time.perf_counter() - t0))
-        name = "greedy" if beam == 1 else f"beam{beam}"
-        results[f"{name}_sents_per_sec"] = {
-            "median": statistics.median(rates),
-            "min": min(rates),
-            "max": max(rates),
-        }
-        print(f"{name}: {statistics.median(rates):.0f} sentences/s (min {min(rates):.0f}, max {max(rates):.0f}) "
+        speed = decode_speed(loaded.model, ds, data_cfg, search, device, args.repeats)
+        name = search_name(beam)
+        results[f"{name}_sents_per_sec"] = {k: speed[k] for k in ("median", "min", "max")}
+        print(f"{name}: {speed['median']:.0f} sentences/s (min {speed['min']:.0f}, max {speed['max']:.0f}) "
               f"over {len(ds)} sentences, {args.precision}, batches of {args.batch}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:

@@ -22,38 +22,67 @@ import torch
 
 from mt.config import AttentionConfig, ModelConfig
 from mt.models.flops import train_step_flops
-from mt.models.seq2seq import build_model
-from mt.runtime import autocast, tune_allocator
+from mt.models.seq2seq import Seq2Seq, build_model
+from mt.runtime import autocast, release_memory, synchronize, tune_allocator
 
 
-def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 20) -> float:
-    """Median GFLOP/s of (m, k) @ (k, n) in `dtype`."""
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-    out = torch.empty(m, n, dtype=dtype)
+def matmul_samples(
+    m: int, k: int, n: int, dtype: torch.dtype, reps: int = 20, device: torch.device | None = None
+) -> list[float]:
+    """GFLOP/s of each of `reps` timed (m, k) @ (k, n) multiplies in `dtype` on `device`."""
+    device = device or torch.device("cpu")
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
+    out = torch.empty(m, n, dtype=dtype, device=device)
     for _ in range(3):
         torch.mm(a, b, out=out)
-    times = []
+    rates = []
     for _ in range(reps):
+        synchronize(device)
         t0 = time.perf_counter()
         torch.mm(a, b, out=out)
-        times.append(time.perf_counter() - t0)
-    return 2 * m * k * n / statistics.median(times) / 1e9
+        synchronize(device)
+        rates.append(2 * m * k * n / (time.perf_counter() - t0) / 1e9)
+    return rates
 
 
-def model_shapes(batch_sents: int, batch_tokens: int) -> list[tuple[int, int, int]]:
-    """(m, k, n) of the large matrix multiplies of a default-model training step."""
+def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 20, device=None) -> float:
+    """Median GFLOP/s of (m, k) @ (k, n) in `dtype`."""
+    return statistics.median(matmul_samples(m, k, n, dtype, reps, device))
+
+
+def model_shapes(
+    model: Seq2Seq, batch_sents: int, batch_tokens: int, square: int = 2048
+) -> list[tuple[int, int, int]]:
+    """(m, k, n) of the large matrix multiplies of a training step of `model` (default model:
+    decoder 512, embeddings 256, 8k vocabulary), plus a large square multiply."""
+    dec = model.decoder
+    gates = dec.layers[0].w_hh.shape[0]
     return [
-        (batch_sents, 512, 1536),  # decoder recurrent / input-feeding projection per step
-        (batch_sents, 1024, 512),  # attentional layer W_c per step
-        (batch_tokens, 512, 8000),  # output projection over all target tokens
-        (batch_tokens, 256, 1536),  # embedding projection over all target tokens
-        (2048, 2048, 2048),  # a large square multiply
+        (batch_sents, dec.hidden_size, gates),  # decoder recurrent / input-feeding projection per step
+        (batch_sents, dec.combine.in_features, dec.combine.out_features),  # attentional layer W_c per step
+        (batch_tokens, model.output.in_features, model.output.out_features),  # output projection, all tokens
+        (batch_tokens, dec.embed.embedding_dim, gates),  # embedding projection over all target tokens
+        (square, square, square),
     ]
 
 
-def matmul_peak(shapes: list[tuple[int, int, int]], dtype: torch.dtype) -> tuple[float, dict[str, float]]:
-    per_shape = {f"{m}x{k}x{n}": matmul_gflops(m, k, n, dtype) for m, k, n in shapes}
+def matmul_peak(
+    shapes: list[tuple[int, int, int]], dtype: torch.dtype, reps: int = 20, device=None
+) -> tuple[float, dict[str, float]]:
+    """(best median GFLOP/s over `shapes`, median GFLOP/s per shape "MxKxN")."""
+    per_shape = {f"{m}x{k}x{n}": matmul_gflops(m, k, n, dtype, reps, device) for m, k, n in shapes}
     return max(per_shape.values()), per_shape
+
+
+def bf16_matmul_supported(device: torch.device) -> bool:
+    """Whether this device multiplies bf16 natively (CUDA: Ampere or newer; CPU: oneDNN's check)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def multi30k_like_batch(batch_tokens: int, vocab: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -73,21 +102,61 @@ def multi30k_like_batch(batch_tokens: int, vocab: int, seed: int = 0) -> tuple[t
     return src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask
 
 
-def time_steps(model, batch, precision: str, steps: int, warmup: int) -> list[float]:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    device = torch.device("cpu")
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        with autocast(device, precision):
-            loss, _ = model.loss(*batch, label_smoothing=0.1)
-        opt.zero_grad(set_to_none=False)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if i >= warmup:
+def train_step(
+    model: Seq2Seq,
+    opt: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, ...],
+    precision: str,
+    device: torch.device,
+    label_smoothing: float = 0.1,
+    clip: float = 1.0,
+) -> None:
+    """One update as the trainer makes it: loss per target token, backward, clipping, Adam step."""
+    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = batch
+    with autocast(device, precision):
+        loss, _ = model.loss(
+            src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, label_smoothing=label_smoothing
+        )
+    loss = loss / tgt_mask.sum()
+    opt.zero_grad(set_to_none=False)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    release_memory()  # as the trainer does (a no-op below trainer.max_rss_mb)
+
+
+def time_train_steps(
+    model: Seq2Seq,
+    batches: list[tuple[torch.Tensor, ...]],
+    precision: str,
+    repeats: int,
+    warmup: int,
+    device: torch.device | None = None,
+    lr: float = 1e-4,
+) -> list[list[float]]:
+    """Seconds of each step, per pass over `batches` (tensors already on `device`): `warmup`
+    untimed steps first, then `repeats` timed passes; a fresh Adam for each call."""
+    device = device or torch.device("cpu")
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for i in range(warmup):
+        train_step(model, opt, batches[i % len(batches)], precision, device)
+    passes = []
+    for _ in range(repeats):
+        times = []
+        for batch in batches:
+            synchronize(device)
+            t0 = time.perf_counter()
+            train_step(model, opt, batch, precision, device)
+            synchronize(device)
             times.append(time.perf_counter() - t0)
-    return times
+        passes.append(times)
+    return passes
+
+
+def time_steps(model, batch, precision: str, steps: int, warmup: int) -> list[float]:
+    """Seconds of `steps` timed steps on one batch after `warmup` untimed ones (CPU)."""
+    return [t for times in time_train_steps(model, [batch], precision, steps, warmup) for t in times]
 
 
 def main() -> None:
@@ -110,7 +179,7 @@ def main() -> None:
     src_lens, tgt_mask = batch[1], batch[5]
     n_tgt, n_src, B = int(tgt_mask.sum()), int(src_lens.sum()), int(src_lens.numel())
     flops = train_step_flops(model, n_src, n_tgt, B)
-    shapes = model_shapes(B, n_tgt)
+    shapes = model_shapes(model, B, n_tgt)
 
     peak_before, per_shape = matmul_peak(shapes, torch.float32)
     results: dict = {

@@ -106,6 +106,27 @@ def test_bad_config_fails_at_start_with_the_key(override: str, message: str, tmp
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize(
+    "cmd, override, message",
+    [
+        ("mt-train", "trainer.max_stepz=3", "bad override `trainer.max_stepz=3`: Could not override 'trainer.max_stepz'. Key 'max_stepz' not in 'TrainerConfig'. Did you mean trainer.max_steps"),
+        ("mt-train", "model/attention=luong_dott", "Did you mean model/attention=luong_dot?"),
+        ("mt-train", "optim.lr=fast", "optim.lr is a float, default 0.001"),
+        ("mt-evaluate", "beam_sise=3", "Did you mean beam_size?"),
+        ("mt-translate", "n_bset=2", "Did you mean n_best?"),
+        ("mt-data", "data.limit_trian=5", "Did you mean data.limit_train"),
+    ],
+)  # fmt: skip
+def test_bad_override_is_one_paragraph_with_the_closest_keys(cmd: str, override: str, message: str, tmp_path: Path):
+    proc = run(cmd, [override, "checkpoint=x.pt"] if cmd in ("mt-evaluate", "mt-translate") else [override],
+               cwd=tmp_path, stdin=b"", timeout=120)  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err[-2000:]
+    assert message in err, err[-2000:]
+    assert err.count("\n") == 1 and "Traceback" not in err  # one line, no stack trace
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_evaluate_refuses_a_corrupt_checkpoint(tmp_path: Path):
     bad = tmp_path / "checkpoints" / "best.pt"
     bad.parent.mkdir()

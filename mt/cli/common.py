@@ -133,3 +133,98 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(2)
 
     return wrapper
+
+
+# Hydra flags after which the command line is not a plain run (help, config printing, sweeps).
+_HYDRA_FLAGS = ("-m", "--multirun", "-c", "--cfg", "--info", "--help", "-h", "--hydra-help", "--version",
+                "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--resolve",
+                "--shell-completion", "-sc", "-p", "--package", "--experimental-rerun")  # fmt: skip
+
+
+def preflight(config_name: str, argv: list[str]) -> None:
+    """Compose `config_name` with the command line's overrides before Hydra runs: a bad override
+    (unknown key, wrong type, unknown group option) becomes one `error:` paragraph naming the
+    key, the closest valid keys or options and the fix, and exit status 2."""
+    if any(a.split("=")[0] in _HYDRA_FLAGS for a in argv):
+        return  # Hydra's own modes; sweeps check every job's config when it is composed
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in argv if "=" in a and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        if any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(overrides)):
+            return
+    except Exception:
+        pass  # a malformed override: compose below reports it
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            try:
+                compose(config_name, overrides=overrides)
+            except Exception as e:
+                reference = compose(config_name)
+                print(f"error: {explain_override_error(e, overrides, reference)}", file=sys.stderr)
+                sys.exit(2)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def explain_override_error(error: BaseException, overrides: list[str], reference: Any) -> str:
+    """Hydra's composition error as one paragraph, with the valid keys or options closest to a typo."""
+    import difflib
+    import re
+
+    text = "\n".join(str(e) for e in (error, error.__cause__) if e is not None)
+    noise = ("To append to your", "reference_type=", "object_type=", "Config search path", "provider=")
+    lines = [
+        line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(noise)
+    ]
+    lines = list(dict.fromkeys(lines))  # the cause often repeats the message
+    full_key = next((m.group(1) for m in map(re.compile(r"full_key: (\S+)").search, lines) if m), None)
+    bad = next((o for o in overrides if full_key and o.lstrip("+~").split("=")[0] == full_key), None)
+    lines = [line for line in lines if not line.startswith("full_key:")]
+    if any("Available options" in line for line in lines):  # an unknown config-group option
+        at = next(i for i, line in enumerate(lines) if "Available options" in line)
+        head, options = lines[:at], lines[at + 1 :]
+        head = [re.sub(r"^In '[^']*': ", "", line) for line in head]
+        missing = re.search(r"Could not find '(.+)/([^/']+)'", " ".join(head))
+        if missing:
+            group, option = missing.groups()
+            bad = next((o for o in overrides if o.lstrip("+~") == f"{group}={option}"), bad)
+            close = difflib.get_close_matches(option, options, n=1, cutoff=0.5)
+            head.append(f"Did you mean {group}={close[0]}?" if close else "")
+        message = f"{' '.join(head[:1])}; {lines[at]} {', '.join(options)}. {' '.join(head[1:])}".strip()
+    else:
+        message = " ".join(line if line.endswith((".", ":")) else line + "." for line in lines)
+    if full_key:
+        keys = list(_flat_keys(reference))
+        if full_key not in keys:
+            close = difflib.get_close_matches(full_key, keys, n=3, cutoff=0.6)
+            message += (
+                f" Did you mean {' or '.join(close)}?"
+                if close
+                else " (no such key; see configs/ for the keys)"
+            )
+        else:
+            message += f" {full_key} is {_describe(reference, full_key)}."
+    return (f"bad override `{bad}`: " if bad else "bad configuration: ") + message
+
+
+def _flat_keys(cfg: Any, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
+    keys = []
+    for k in cfg.keys() if isinstance(cfg, DictConfig) else []:
+        path = f"{prefix}{k}"
+        node = cfg._get_node(k)
+        keys.append(path)
+        if isinstance(node, DictConfig):
+            keys += _flat_keys(node, path + ".")
+    return keys
+
+
+def _describe(cfg: Any, key: str) -> str:
+    value = OmegaConf.select(cfg, key, throw_on_missing=False)
+    kind = type(value).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, default {value!r}"

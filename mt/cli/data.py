@@ -12,6 +12,7 @@ reuse the caches).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, register_resolvers
+from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
 from mt.config import DataStatsConfig, register_configs, validate_data, validate_tokenizer
 
 register_resolvers()
@@ -94,7 +95,7 @@ def print_table(stats: dict[str, Any]) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="data_stats")
 @friendly_errors
-def main(cfg: DictConfig) -> dict[str, Any]:
+def hydra_main(cfg: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
     from mt.scoring import write_json
@@ -106,6 +107,12 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     print_table(stats)
     print(f"written to {out}")
     return stats
+
+
+def main() -> None:
+    """The `mt-data` command: bad overrides are reported before Hydra starts."""
+    preflight("data_stats", sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, register_resolvers
+from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
 from mt.config import ConfigError, EvaluateConfig, register_configs, validate_search
 
 register_resolvers()
@@ -68,11 +69,17 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 @friendly_errors
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     typed: EvaluateConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     evaluate(typed, Path(HydraConfig.get().runtime.output_dir))
+
+
+def main() -> None:
+    """The `mt-evaluate` command: bad overrides are reported before Hydra starts."""
+    preflight("evaluate", sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,14 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mt.cli.common import CONFIG_DIR, RUN_TIME_ENV, friendly_errors, record_swept_keys, register_resolvers
+from mt.cli.common import (
+    CONFIG_DIR,
+    RUN_TIME_ENV,
+    friendly_errors,
+    preflight,
+    record_swept_keys,
+    register_resolvers,
+)
 from mt.config import ConfigError, TrainConfig, register_configs, validate_train
 from mt.training.distributed import DistContext
 
@@ -61,6 +68,17 @@ def _flatten(d: Any, prefix: str) -> dict[str, Any]:
     else:
         out[prefix] = d
     return out
+
+
+def _time_breakdown(progress: Any) -> dict[str, float]:
+    total = max(progress.train_seconds, 1e-9)
+    other = max(total - progress.step_seconds - progress.valid_seconds, 0.0)
+    return {
+        "step_seconds": round(progress.step_seconds, 1),
+        "valid_seconds": round(progress.valid_seconds, 1),
+        "other_seconds": round(other, 1),
+        "other_fraction": round(other / total, 4),
+    }
 
 
 def train(
@@ -151,6 +169,9 @@ def train(
             "steps": progress.step,
             "epochs": progress.epoch + progress.batch_in_epoch / max(len(trainer.sampler), 1),
             "train_minutes": round(progress.train_seconds / 60, 2),
+            # where the training wall time went: the model step, validation, and the rest
+            # (data loading, collation, logging, checkpoints)
+            "time_breakdown": _time_breakdown(progress),
             "data_prep_seconds": round(prep_seconds, 1),
             "nonfinite_updates": progress.nonfinite_total,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -199,6 +220,7 @@ def hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     typed: TrainConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    preflight("train", sys.argv[1:])
     record_swept_keys(sys.argv[1:])
     dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")  # main() joined already
     results = train(typed, resolved, run_dir, dist)
@@ -223,6 +245,7 @@ def main() -> None:
     """
     from mt.training.distributed import broadcast_object, init_distributed, shutdown
 
+    preflight("train", sys.argv[1:])
     record_swept_keys(sys.argv[1:])
     dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")
     if dist.enabled:

@@ -21,7 +21,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, register_resolvers
+from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
 from mt.config import ConfigError, TranslateConfig, validate_search
 
 register_resolvers()
@@ -117,8 +117,14 @@ def to_config(cfg: DictConfig) -> TranslateConfig:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="translate")
 @friendly_errors
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     translate(to_config(cfg))
+
+
+def main() -> None:
+    """The `mt-translate` command: bad overrides are reported before Hydra starts."""
+    preflight("translate", sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class Progress:
     nonfinite_in_row: int = 0
     nonfinite_total: int = 0
     train_seconds: float = 0.0  # wall time spent in fit() across resumes
+    step_seconds: float = 0.0  # of which in the model step (forward, backward, update)
+    valid_seconds: float = 0.0  # of which validating (decoding, scoring, plots, checkpoints)
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -210,8 +212,10 @@ class Trainer:
                         n_tokens, stop_reason = self._sync_step(n_tokens, started, base_seconds)
                         if stop_reason:
                             break
+                    t_step = time.perf_counter()
                     loss_per_token, grad_norm, ok = self._update(batch, n_tokens)
                     release_memory()  # keeps resident memory under trainer.max_rss_mb
+                    p.step_seconds += time.perf_counter() - t_step
                     p.batch_in_epoch += 1
                     dt = time.perf_counter() - t0
                     if ok:
@@ -388,6 +392,7 @@ class Trainer:
             self.tb.flush()
         log.info("step %d: valid BLEU %.2f chrF %.2f loss %.3f ppl %.2f%s (%.1fs)", p.step, bleu, chrf, nll,
                  record["ppl"], " *" if improved else "", time.perf_counter() - t0)  # fmt: skip
+        p.valid_seconds += time.perf_counter() - t0  # (the checkpoint write itself not included)
         self.save(best=improved)
         if t.early_stopping_patience and p.bad_validations >= t.early_stopping_patience:
             return f"early stopping: no BLEU gain in {p.bad_validations} validations"
