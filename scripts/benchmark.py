@@ -46,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,10 @@ class Plan:
     run_val_every: int
     run_valid_sentences: int
     run_timeout_s: int
+
+    def __post_init__(self) -> None:
+        # the run must end on a validation: a final one after the loop is outside its wall time
+        assert self.run_steps % self.run_val_every == 0
 
 
 PLANS = {
@@ -246,7 +250,9 @@ def measure_training(model, batches: list[Batch], facts: list[dict], cfg: TrainC
     return out
 
 
-def training_run(overrides: list[str], plan: Plan, work: Path) -> tuple[dict[str, Any], float, float]:
+def training_run(
+    overrides: list[str], plan: Plan, work: Path, threads: int = 0
+) -> tuple[dict[str, Any], float, float]:
     """A short real mt-train in `work`; returns its results.json, its wall seconds and the peak
     resident memory of the child processes as the OS saw it (MB)."""
     run_dir = work / "train_run"
@@ -254,6 +260,8 @@ def training_run(overrides: list[str], plan: Plan, work: Path) -> tuple[dict[str
            f"trainer.val_every={plan.run_val_every}", f"trainer.valid_max_sentences={plan.run_valid_sentences}",
            "trainer.test_beam_size=1", "trainer.progress=false", f"hydra.run.dir={run_dir}"]  # fmt: skip
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=plan.run_timeout_s)
     wall = time.perf_counter() - t0
@@ -306,6 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="fewer repeats and batches: under 3 minutes")
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: tiny model, 2 repeats
     ap.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     ap.add_argument("--checkpoint", help="decode this trained model (default: a randomly initialised one)")
     ap.add_argument("--split", default="test_2016_flickr", help="the split to decode")
     ap.add_argument("--beams", type=int, nargs="+", default=[1, 5], help="beam sizes to time (1 = greedy)")
@@ -353,10 +362,15 @@ def measure_decoding(args, cfg: TrainConfig, data: PreparedData, work: Path, pla
 
 
 def run(
-    args: argparse.Namespace, plan: Plan, overrides: list[str], device, work: Path, details: dict
+    args: argparse.Namespace,
+    cfg: TrainConfig,
+    plan: Plan,
+    overrides: list[str],
+    device,
+    work: Path,
+    details: dict,
 ) -> dict:
     """Every measurement, in order; returns the summaries by key (details filled in as it goes)."""
-    cfg = compose_config(overrides)
     stats: dict[str, dict[str, Any]] = {}
     progress(f"data preparation: {plan.prep_first} first run(s), {plan.prep_cached} cached")
     first, cached, data, cache = measure_data_prep(cfg, work, plan)
@@ -420,7 +434,9 @@ def run(
     if not args.no_train_run:  # a real training run: peak memory and where its time went
         progress(f"mt-train: {plan.run_steps} steps, validation every {plan.run_val_every} "
                  f"({plan.run_valid_sentences} sentences), greedy test on {args.split}")  # fmt: skip
-        results, wall, child_rss = training_run(overrides + [f"data.cache_dir={cache}"], plan, work)
+        results, wall, child_rss = training_run(
+            overrides + [f"data.cache_dir={cache}"], plan, work, args.threads
+        )
         tr = results.get("train", {})
         stats["peak_rss_mb"] = summary([float(tr.get("peak_rss_mb", child_rss))], "MB")
         shares = time_shares(tr)
@@ -472,6 +488,9 @@ def report(out: dict[str, Any], beams: list[int], json_path: str | None) -> None
         print(f"mt-train run ({details['train_run']['steps']} steps, {details['train_run']['precision']}): "
               f"{tb['step_seconds']:.1f} s model step, {tb['valid_seconds']:.1f} s validation, "
               f"{tb['other_seconds']:.1f} s other (data loading, collation, logging, checkpoints)")  # fmt: skip
+    missing = [k for k in REQUIRED_KEYS if k not in out]
+    if missing:
+        print(f"not measured: {', '.join(missing)}")
     if details["contended_at_start"]:
         print(f"warning: load average {machine['load_average_start'][0]:.1f} on {machine['cpus_usable']} cores "
               "at the start: contended figures, not this machine's speed")  # fmt: skip
@@ -491,10 +510,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     plan = PLANS[mode]
     datasets.disable_progress_bars()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     overrides = (SMOKE_MODEL if args.smoke else []) + list(args.overrides)
     overrides += [f"data.test_splits=[{args.split}]", f"trainer.device={args.device}"]
-    tuned = tune_allocator(compose_config(overrides).trainer.max_rss_mb)
+    cfg = compose_config(overrides)
+    tuned = tune_allocator(cfg.trainer.max_rss_mb)
     machine = {**machine_info(device), "allocator_tuned": tuned}
     busy = device.type == "cpu" and machine["load_average_start"][0] > 0.5 * (machine["cpus_usable"] or 1)
     if busy:
@@ -502,16 +524,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  "cores before the start: other work shares this machine, the figures are contended")  # fmt: skip
     details: dict[str, Any] = {
         "mode": mode,
-        "plan": plan.__dict__,
+        "plan": asdict(plan),
         "overrides": overrides,
         "machine": machine,
     }
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
-        stats = run(args, plan, overrides, device, Path(args.workdir).resolve(), details)
+        stats = run(args, cfg, plan, overrides, device, Path(args.workdir).resolve(), details)
     else:
         with tempfile.TemporaryDirectory(prefix="mt-bench-") as tmp:
-            stats = run(args, plan, overrides, device, Path(tmp), details)
+            stats = run(args, cfg, plan, overrides, device, Path(tmp), details)
     details["harness_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.type == "cuda":
         details["cuda_max_memory_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20

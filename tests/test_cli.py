@@ -117,7 +117,9 @@ def test_bad_config_fails_at_start_with_the_key(override: str, message: str, tmp
         ("mt-data", "data.limit_trian=5", "Did you mean data.limit_train"),
     ],
 )  # fmt: skip
-def test_bad_override_is_one_paragraph_with_the_closest_keys(cmd: str, override: str, message: str, tmp_path: Path):
+def test_bad_override_is_one_paragraph_with_the_closest_keys(
+    cmd: str, override: str, message: str, tmp_path: Path
+):
     proc = run(cmd, [override, "checkpoint=x.pt"] if cmd in ("mt-evaluate", "mt-translate") else [override],
                cwd=tmp_path, stdin=b"", timeout=120)  # fmt: skip
     err = proc.stderr.decode()
