@@ -138,3 +138,15 @@ def test_old_config_keys_are_migrated():
     new = migrate_config(old)
     assert new["trainer"] == {"val_every": 150, "max_steps": 0}
     assert old["trainer"]["valid_every"] == 150  # the stored dict is not changed
+
+
+def test_random_bytes_are_always_a_checkpoint_error(tmp_path: Path):
+    """Whatever the bytes, loading fails with a CheckpointError naming the file, never another exception."""
+    import random
+
+    rng = random.Random(0)
+    for i in range(200):
+        path = tmp_path / f"junk{i}.pt"
+        path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4096))))
+        with pytest.raises(CheckpointError, match=str(path)):
+            load_checkpoint(path)

@@ -11,7 +11,6 @@ import os
 import pickle
 import random
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +82,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"refusing to load {path}: it needs arbitrary (pickled) code to load, which could run "
             f"anything. Only checkpoints written by mt are accepted. Detail: {str(e).splitlines()[0]}"
         ) from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - random bytes make the unpickler fail in any way (IndexError, KeyError, ...)
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
             f"use another checkpoint (e.g. checkpoints/last.pt or best.pt of the run)"
