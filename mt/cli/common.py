@@ -31,7 +31,6 @@ def _ckpt_run_dir(checkpoint: Any) -> str:
 
 
 SWEPT_KEYS_ENV = "MT_SWEPT_KEYS"  # keys a multirun varies, from the command line (see record_swept_keys)
-_NEVER_IN_JOB_NAMES = {"resume", "trainer.progress", "data.data_dir", "experiment", "hparams_search"}
 
 
 def record_swept_keys(argv: list[str]) -> None:
@@ -50,19 +49,20 @@ def record_swept_keys(argv: list[str]) -> None:
     os.environ[SWEPT_KEYS_ENV] = ",".join(keys)
 
 
-def _job_dir(task_overrides: Any, num: Any, sweeper_params: Any = None) -> str:
+def _job_dir(task_overrides: Any, num: Any, sweeper_params: Any = None, exclude: Any = None) -> str:
     """hydra.sweep.subdir: a multirun job named by the values that vary across the sweep.
 
     `model/attention=luong_dot seed=2` -> `model.attention=luong_dot,seed=2`: only swept keys
     (from the command line or `hydra.sweeper.params`), no nested folders, so TensorBoard over
-    the sweep directory lists one readable run per job; `job<num>` when nothing varies.
+    the sweep directory lists one readable run per job; `job<num>` when nothing varies. Keys in
+    `exclude` (hydra.job.config.override_dirname.exclude_keys) never name a job.
     """
     swept = {k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k}
     swept |= {str(k) for k in (sweeper_params or {})}
     items = []
     for item in task_overrides or []:
         key = str(item).split("=", 1)[0].lstrip("+~")
-        if key in swept and key not in _NEVER_IN_JOB_NAMES:
+        if key in swept and key not in set(exclude or ()):
             items.append(str(item).lstrip("+~").replace("/", "."))
     name = ",".join(sorted(items))
     if len(name) > 160:  # file systems cap names at 255 bytes
