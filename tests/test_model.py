@@ -232,3 +232,28 @@ def test_fused_loss_under_bf16_autocast_matches_float32():
     ref.backward()
     torch.testing.assert_close(loss, ref, rtol=2e-2, atol=0.5)
     torch.testing.assert_close(g16, feats.grad, rtol=5e-2, atol=5e-2)
+
+
+def test_recurrent_weights_are_cast_once_per_batch_under_autocast():
+    """Under bf16 autocast the decoder's recurrent weight is cast (and kept for backward) once
+    per batch, not once per target step: the number of bf16 weight copies does not grow with T."""
+    torch.manual_seed(0)
+    model = build_model(small_cfg(), V_SRC, V_TGT).train()
+    w_hh = model.decoder.layers[0].w_hh
+
+    def weight_copies(T: int) -> int:
+        src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch(T=T)
+        copies: set[int] = set()
+
+        def pack(t):
+            if t.dtype == torch.bfloat16 and t.shape in (w_hh.shape, w_hh.t().shape):
+                copies.add(t.untyped_storage().data_ptr())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", torch.bfloat16):
+            loss, _ = model.loss(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask)
+        loss.backward()
+        return len(copies)
+
+    assert weight_copies(3) == weight_copies(8) <= 2  # w_hh and the input-feeding weight
+    assert w_hh.grad is not None and w_hh.grad.dtype == torch.float32

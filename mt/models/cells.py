@@ -18,7 +18,9 @@ GATES = {"gru": 3, "lstm": 4}
 
 def gru_step(gx: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     """gx (B, 3H) input projection incl. bias, h (B, H) -> new h (B, H)."""
-    gh = torch.addmm(b_hh, h, w_hh.t())  # (B, 3H)
+    # F.linear on the parameter itself (not a view such as w_hh.t()): autocast caches its
+    # bf16 copy for the whole decoder loop instead of casting and saving it once per step.
+    gh = nn.functional.linear(h, w_hh, b_hh)  # (B, 3H)
     H = h.size(1)
     rz = torch.sigmoid(gx[:, : 2 * H] + gh[:, : 2 * H])
     r, z = rz[:, :H], rz[:, H:]
@@ -28,7 +30,7 @@ def gru_step(gx: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
 
 def lstm_step(gx: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
     """gx (B, 4H) input projection incl. bias, h, c (B, H) -> new h, c (B, H)."""
-    gates = gx + torch.addmm(b_hh, h, w_hh.t())  # (B, 4H)
+    gates = gx + nn.functional.linear(h, w_hh, b_hh)  # (B, 4H), see gru_step
     H = h.size(1)
     i = torch.sigmoid(gates[:, :H])
     f = torch.sigmoid(gates[:, H : 2 * H])

@@ -84,12 +84,13 @@ class Attention(nn.Module, ABC):
             mask: (B, S) bool, True for a real token; every row needs at least one.
 
         Returns:
-            context (B, Hv) and weights (B, S), in the values' dtype: the weights sum to 1 over
-            the real positions and are exactly 0.0 on padding.
+            context (B, Hv) in the values' dtype (the autocast dtype under autocast) and
+            weights (B, S) in the softmax's dtype (float32 under autocast): the weights sum to 1
+            over the real positions and are exactly 0.0 on padding.
         """
         energies = self.score(query, keys)  # (B, S)
-        weights = masked_softmax(energies, mask).to(values.dtype)  # (B, S)
-        return attend(weights, values), weights
+        weights = masked_softmax(energies, mask)  # (B, S)
+        return attend(weights.to(values.dtype), values), weights
 
     def extra_repr(self) -> str:
         return f"query_size={self.query_size}, key_size={self.key_size}, hidden_size={self.hidden_size}"
