@@ -31,6 +31,7 @@ def test_train_writes_the_run_directory(trained: Path):
         assert 0.0 <= results["test"]["test"][metric]["score"] <= 200.0
     assert "bleu_tok_lc" in results["test"]["test"]
     assert results["train"]["steps"] == 30
+    assert 0 < results["train"]["peak_rss_mb_training"] <= results["train"]["peak_rss_mb"]
     assert [h["step"] for h in results["train"]["history"]] == [15, 30]
     assert len((trained / "outputs/test.hyp").read_text().splitlines()) == 30
     assert (trained / "plots/test_sent0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -70,6 +70,11 @@ def _flatten(d: Any, prefix: str) -> dict[str, Any]:
     return out
 
 
+def _peak_rss_mb() -> int:
+    """Peak resident memory of this process so far, MiB (getrusage's ru_maxrss is in KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def _time_breakdown(progress: Any) -> dict[str, float]:
     total = max(progress.train_seconds, 1e-9)
     other = max(total - progress.step_seconds - progress.valid_seconds, 0.0)
@@ -146,6 +151,7 @@ def train(
     if not dist.is_main:  # its own dropout masks (rank 0 keeps the stream its checkpoints carry)
         torch.manual_seed(rank_seed(cfg.seed, dist.rank, trainer.progress.step))
     progress = trainer.fit()
+    training_peak_mb = _peak_rss_mb()  # before the final beam-search evaluation adds its own
     if not dist.is_main:
         return {"valid": {"best_greedy_bleu": progress.best_bleu}}
 
@@ -174,7 +180,10 @@ def train(
             "time_breakdown": _time_breakdown(progress),
             "data_prep_seconds": round(prep_seconds, 1),
             "nonfinite_updates": progress.nonfinite_total,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            # this process's peak resident memory (a resumed run: since the resume), in all
+            # and up to the end of training (validations included, final evaluation not)
+            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb_training": training_peak_mb,
             "memory_trims": runtime.trims,
             "padding": trainer.padding,
             "parameters": model.num_parameters(),
