@@ -250,7 +250,10 @@ def test_recurrent_weights_are_cast_once_per_batch_under_autocast():
                 copies.add(t.untyped_storage().data_ptr())
             return t
 
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", torch.bfloat16):
+        with (
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+            torch.autocast("cpu", torch.bfloat16),
+        ):
             loss, _ = model.loss(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask)
         loss.backward()
         return len(copies)
