@@ -17,6 +17,13 @@ log = logging.getLogger("mt.runtime")
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _allocator_tuned = False
+# PyTorch's oneDNN matmul path (bf16 and some fp32 CPU matmuls) keeps a compiled kernel per
+# operand shape in two caches, 1024 entries each by default. Batch and decoding shapes vary so
+# much that they fill up: measured with scripts/memory_probe.py (docs/results.md#memory): 250 MB more
+# live heap after 24 training steps on 12 batch shapes, and three times as many free heap
+# fragments. 32 entries keep the shapes of one batch's decoder loop (reused at every step) at
+# no measurable cost per step. (0 is not allowed: PyTorch's cache crashes with 0.)
+KERNEL_CACHE_CAPACITY = 32
 
 
 def tune_allocator(rss_limit_mb: int = 0) -> bool:
@@ -24,10 +31,13 @@ def tune_allocator(rss_limit_mb: int = 0) -> bool:
 
     Without it, every step page-faults its fresh gradient buffers in again (measured up to
     44% of a step on these machines, see PERF_NOTES). Linux/glibc only; a no-op elsewhere.
-    `rss_limit_mb` > 0 caps the resident memory this costs (see `set_memory_limit`).
+    `rss_limit_mb` > 0 caps the resident memory this costs (see `set_memory_limit`) and
+    shrinks oneDNN's primitive cache (see `limit_kernel_cache`).
     Returns whether the setting was applied.
     """
     global _allocator_tuned
+    if rss_limit_mb > 0:
+        limit_kernel_cache(KERNEL_CACHE_CAPACITY)
     if _allocator_tuned:
         set_memory_limit(rss_limit_mb)
         return True
@@ -44,6 +54,18 @@ def tune_allocator(rss_limit_mb: int = 0) -> bool:
     _allocator_tuned = ok
     set_memory_limit(rss_limit_mb if ok else 0)
     return ok
+
+
+def limit_kernel_cache(capacity: int) -> None:
+    """Hold at most `capacity` (>= 1) compiled oneDNN kernels per cache: oneDNN's primitive
+    cache (ONEDNN_PRIMITIVE_CACHE_CAPACITY) and PyTorch's mkldnn matmul cache (LRU_CACHE_CAPACITY).
+
+    Both are read once, when the first such kernel is built, so this works only before the
+    first CPU matmul of the process; values already in the environment (the user's) are kept.
+    """
+    capacity = max(1, int(capacity))
+    for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
+        os.environ.setdefault(name, str(capacity))
 
 
 _libc: ctypes.CDLL | None = None

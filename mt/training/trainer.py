@@ -342,6 +342,7 @@ class Trainer:
                                          batch.tgt_out, batch.tgt_mask)  # fmt: skip
             total += float(nll)
             tokens += batch.n_tgt_tokens
+            release_memory()
         return total / max(tokens, 1)
 
     def _valid_ds(self):
@@ -394,6 +395,10 @@ class Trainer:
                  record["ppl"], " *" if improved else "", time.perf_counter() - t0)  # fmt: skip
         p.valid_seconds += time.perf_counter() - t0  # (the checkpoint write itself not included)
         self.save(best=improved)
+        # Decoding and the checkpoint leave the heap cut into pieces of other sizes than a
+        # training step needs; without this, the next step grew resident memory past the cap
+        # (3166 MiB with a 2600 MiB cap, measured). Once per validation: it costs one step's page faults.
+        release_memory(force=bool(self.cfg.trainer.max_rss_mb))
         if t.early_stopping_patience and p.bad_validations >= t.early_stopping_patience:
             return f"early stopping: no BLEU gain in {p.bad_validations} validations"
         return ""
