@@ -20,7 +20,7 @@ _allocator_tuned = False
 # PyTorch's oneDNN matmul path (bf16 and some fp32 CPU matmuls) keeps a compiled kernel per
 # operand shape in two caches, 1024 entries each by default. Batch and decoding shapes vary so
 # much that they fill up: measured with scripts/memory_probe.py (docs/results.md#memory): 250 MB more
-# live heap after 24 training steps on 12 batch shapes, and three times as many free heap
+# live heap after 24 training steps on 12 batch shapes, and 4.7 times as many free heap
 # fragments. 32 entries keep the shapes of one batch's decoder loop (reused at every step) at
 # no measurable cost per step. (0 is not allowed: PyTorch's cache crashes with 0.)
 KERNEL_CACHE_CAPACITY = 32
@@ -32,7 +32,7 @@ def tune_allocator(rss_limit_mb: int = 0) -> bool:
     Without it, every step page-faults its fresh gradient buffers in again (measured up to
     44% of a step on these machines, see PERF_NOTES). Linux/glibc only; a no-op elsewhere.
     `rss_limit_mb` > 0 caps the resident memory this costs (see `set_memory_limit`) and
-    shrinks oneDNN's primitive cache (see `limit_kernel_cache`).
+    bounds the per-shape matmul kernel caches (see `limit_kernel_cache`).
     Returns whether the setting was applied.
     """
     global _allocator_tuned
