@@ -59,10 +59,11 @@ def _job_dir(task_overrides: Any, num: Any, sweeper_params: Any = None, exclude:
     """
     swept = {k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k}
     swept |= {str(k) for k in (sweeper_params or {})}
+    swept -= {str(k) for k in (exclude or ())}
     items = []
     for item in task_overrides or []:
         key = str(item).split("=", 1)[0].lstrip("+~")
-        if key in swept and key not in set(exclude or ()):
+        if key in swept:
             items.append(str(item).lstrip("+~").replace("/", "."))
     name = ",".join(sorted(items))
     if len(name) > 160:  # file systems cap names at 255 bytes
