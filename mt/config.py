@@ -50,7 +50,11 @@ class DataConfig:
     # batching
     batch_tokens: int = 6000  # token budget per batch (padded, larger of src/tgt)
     batch_sentences: int = 0  # > 0: fixed number of sentences instead of a token budget
-    eval_batch_sentences: int = 100  # batches for validation / test decoding
+    # Validation / test batches (sorted by source length): eval_batch_sentences > 0 fixes the
+    # sentences per batch; 0 sizes them to about eval_batch_rows decoder rows, i.e.
+    # eval_batch_rows // beam_size sentences (greedy search and the loss: eval_batch_rows).
+    eval_batch_sentences: int = 0
+    eval_batch_rows: int = 500
     bucket_chunk_batches: int = 64  # batches' worth of examples sorted together per chunk
 
 
@@ -199,7 +203,8 @@ def validate_data(cfg: DataConfig) -> None:
     _check(cfg.limit_train >= 0, "data.limit_train", "must be >= 0 (0 = all training pairs)")
     _check(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
     _check(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
-    _check(cfg.eval_batch_sentences > 0, "data.eval_batch_sentences", "must be positive")
+    _check(cfg.eval_batch_sentences >= 0, "data.eval_batch_sentences", "must be >= 0 (0 = from eval_batch_rows)")
+    _check(cfg.eval_batch_rows > 0, "data.eval_batch_rows", "must be positive")
     _check(cfg.bucket_chunk_batches > 0, "data.bucket_chunk_batches", "must be positive")
 
 
@@ -302,7 +307,7 @@ class TranslateConfig:
     max_len_a: float = 1.5
     max_len_b: int = 10
     max_src_len: int = 250  # longer inputs are cut to this many subwords (output capped with it)
-    batch_sentences: int = 100
+    batch_sentences: int = 0  # 0: about 500 decoder rows per batch (500 // beam_size sentences)
     precision: str = "bf16"
     device: str = "auto"
     attention: bool = False  # write attention matrices (JSON lines) next to the output
@@ -327,7 +332,7 @@ def validate_search(cfg: Any, prefix: str = "") -> None:
             1 <= cfg.n_best <= cfg.beam_size, "n_best", f"must be between 1 and beam_size ({cfg.beam_size})"
         )
         _check(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")
-        _check(cfg.batch_sentences >= 1, "batch_sentences", "must be at least 1")
+        _check(cfg.batch_sentences >= 0, "batch_sentences", "must be >= 0 (0 = automatic)")
 
 
 @dataclass

@@ -126,110 +126,138 @@ def beam_search(
     best K others continue. A sentence is done, and leaves the batch, when it reaches its
     length limit or holds K finished hypotheses that its best live one, normalised at its
     current length, does not beat. With K = 1 this is greedy search.
+
+    Histories are kept as per-step tokens, attention rows and back-pointers, and read back
+    once at the end, so a step costs the same whatever the length so far. The first step
+    runs on one row per sentence (all K beams start identical).
     """
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best ({n_best}) must be between 1 and the beam size ({beam_size})")
     K = beam_size
     B, S = src.shape
     device = src.device
-    ctx, state = model.encode(src, src_lens, src_mask)
-    expand = torch.arange(B, device=device).repeat_interleave(K)  # (B*K,)
-    ctx, state = ctx.select(expand), state.select(expand)
+    V = model.output.out_features
+    if 2 * K > V:
+        raise ValueError(f"beam size {K} is too large for a vocabulary of {V}: need 2 * beam <= vocabulary")
+    ctx, state = model.encode(src, src_lens, src_mask)  # one row per sentence until step 0 is done
     limit = max_lengths(src_lens, max_len_a, max_len_b).to(device)  # (B,)
     T = int(limit.max())
 
-    # Results, per original sentence: K finished slots.
+    # History of the live beams, per original sentence and step: the token beam k emitted at
+    # step t, the attention row that produced it, and the beam at step t-1 it extends.
+    hist_tok = torch.full((B, K, T), eos, dtype=torch.long, device=device)
+    hist_att = torch.zeros(B, K, T, S, device=device)
+    hist_back = torch.zeros(B, K, T, dtype=torch.long, device=device)
+    # Each sentence's K best finished hypotheses, as (score, length, last token, its attention
+    # row, beam at step length-2 it extends, ended with EOS). The pool of the n sentences
+    # still decoding moves to `res_*` (indexed by original sentence) when a sentence is done.
     res_score = torch.full((B, K), -math.inf, device=device)  # length-normalised
-    res_tokens = torch.full((B, K, T), eos, dtype=torch.long, device=device)
-    res_att = torch.zeros(B, K, T, S, device=device)
-    res_len = torch.zeros(B, K, dtype=torch.long, device=device)
+    res_len = torch.ones(B, K, dtype=torch.long, device=device)
+    res_last = torch.full((B, K), eos, dtype=torch.long, device=device)
+    res_last_att = torch.zeros(B, K, S, device=device)
+    res_origin = torch.zeros(B, K, dtype=torch.long, device=device)
     res_fin = torch.zeros(B, K, dtype=torch.bool, device=device)
+    pool = [x.clone() for x in (res_score, res_len, res_last, res_last_att, res_origin, res_fin)]
 
-    # Live state for the n sentences still decoding (n shrinks).
-    alive = torch.arange(B, device=device)
-    beam_score = torch.full((B, K), -math.inf, device=device)
-    beam_score[:, 0] = 0.0  # all beams start identical: expand only the first
-    seqs = torch.empty(B, K, 0, dtype=torch.long, device=device)
-    atts = torch.empty(B, K, 0, S, device=device)
-    pool_score = res_score.clone()
-    pool_tokens, pool_att = res_tokens.clone(), res_att.clone()
-    pool_len, pool_fin = res_len.clone(), res_fin.clone()
-    prev = torch.full((B * K,), bos, dtype=torch.long, device=device)
+    alive = torch.arange(B, device=device)  # original rows still decoding
+    beam_score = torch.zeros(B, 1, device=device)  # (n, kk): kk = 1 at step 0, then K
+    prev = torch.full((B,), bos, dtype=torch.long, device=device)
     rank = torch.arange(2 * K, device=device)
 
     for t in range(T):
-        n = alive.numel()
-        feats, weights, state = model.decoder.step(prev, state, ctx)  # (n*K, H), (n*K, S)
-        logp = F.log_softmax(model.output(feats).float(), dim=-1)  # (n*K, V)
-        V = logp.size(1)
-        cand = (beam_score.view(n * K, 1) + logp).view(n, K * V)
+        n, kk = beam_score.shape
+        feats, weights, state = model.decoder.step(prev, state, ctx)  # (n*kk, H), (n*kk, S)
+        logp = F.log_softmax(model.output(feats).float(), dim=-1)  # (n*kk, V)
+        cand = (beam_score.view(n * kk, 1) + logp).view(n, kk * V)
         top_score, top_idx = cand.topk(2 * K, dim=1)  # (n, 2K), best first
         origin = torch.div(top_idx, V, rounding_mode="floor")  # (n, 2K) beam of origin
         token = top_idx % V
-        # histories of the candidates, including this step's token and attention
-        cand_seqs = torch.cat([seqs.gather(1, origin[..., None].expand(-1, -1, t)), token[..., None]], dim=2)
-        w = weights.float().view(n, K, S).gather(1, origin[..., None].expand(-1, -1, S))  # (n, 2K, S)
-        cand_atts = torch.cat(
-            [atts.gather(1, origin[..., None, None].expand(-1, -1, t, S)), w[:, :, None]], dim=2
-        )
+        w = weights.float().view(n, kk, S).gather(1, origin[..., None].expand(-1, -1, S))  # (n, 2K, S)
 
         at_limit = (t + 1 >= limit[alive])[:, None]  # (n, 1)
         is_eos = token == eos
         finishing = (rank < K) & (is_eos | at_limit) & torch.isfinite(top_score)  # (n, 2K)
         # Merge the finishing candidates into each sentence's pool of K (best normalised score).
         norm = top_score / length_penalty(torch.tensor(t + 1, device=device), alpha)
-        new_score = torch.where(finishing, norm, torch.full_like(norm, -math.inf))
-        pad_t = T - (t + 1)
-        all_score = torch.cat([pool_score, new_score], dim=1)  # (n, 3K)
-        keep_score, keep_idx = all_score.topk(K, dim=1)
-        pool_score = keep_score
-        pool_tokens = torch.cat([pool_tokens, F.pad(cand_seqs, (0, pad_t), value=eos)], 1).gather(
-            1, keep_idx[..., None].expand(-1, -1, T)
+        new = (
+            torch.where(finishing, norm, torch.full_like(norm, -math.inf)),
+            torch.full_like(token, t + 1),
+            token,
+            w,
+            origin,
+            is_eos,
         )
-        pool_att = torch.cat([pool_att, F.pad(cand_atts, (0, 0, 0, pad_t))], 1).gather(
-            1, keep_idx[..., None, None].expand(-1, -1, T, S)
-        )
-        pool_len = torch.cat([pool_len, torch.full_like(token, t + 1)], 1).gather(1, keep_idx)
-        pool_fin = torch.cat([pool_fin, is_eos], 1).gather(1, keep_idx)
+        pool_score, keep_idx = torch.cat([pool[0], new[0]], dim=1).topk(K, dim=1)  # of (n, 3K)
+        pool = [pool_score] + [
+            torch.cat([old, cur], dim=1).gather(1, keep_idx.view(n, K, *([1] * (old.dim() - 2))).expand_as(old))
+            for old, cur in zip(pool[1:], new[1:], strict=True)
+        ]
 
         # The best K candidates that do not end here continue.
         cont_key = torch.where(is_eos, torch.full_like(top_score, -math.inf), top_score)
-        cont_score, cont_pos = cont_key.topk(K, dim=1)  # (n, K)
-        beam_score = cont_score
+        beam_score, cont_pos = cont_key.topk(K, dim=1)  # (n, K)
         cont_origin = origin.gather(1, cont_pos)
         prev_tok = token.gather(1, cont_pos)
-        seqs = cand_seqs.gather(1, cont_pos[..., None].expand(-1, -1, t + 1))
-        atts = cand_atts.gather(1, cont_pos[..., None, None].expand(-1, -1, t + 1, S))
+        hist_tok[alive, :, t] = prev_tok
+        hist_back[alive, :, t] = cont_origin
+        hist_att[alive, :, t] = w.gather(1, cont_pos[..., None].expand(-1, -1, S))
 
         # Done: at the length limit, or K finished hypotheses none of which the best live
         # one (length-normalised as if it ended now) can beat any more.
         best_alive = beam_score[:, 0] / length_penalty(torch.tensor(t + 1, device=device), alpha)
-        pool_full = torch.isfinite(pool_score[:, -1])
-        done = at_limit[:, 0] | (pool_full & (best_alive <= pool_score[:, -1]))  # (n,)
-        sent_rows = torch.arange(n, device=device)  # rows of the sentences that go on
+        pool_full = torch.isfinite(pool[0][:, -1])
+        done = at_limit[:, 0] | (pool_full & (best_alive <= pool[0][:, -1]))  # (n,)
+        keep = torch.arange(n, device=device)  # rows of the sentences that go on
         if done.any():
             rows = alive[done]
-            res_score[rows], res_tokens[rows], res_att[rows] = (
-                pool_score[done],
-                pool_tokens[done],
-                pool_att[done],
-            )
-            res_len[rows], res_fin[rows] = pool_len[done], pool_fin[done]
+            for r, p in zip((res_score, res_len, res_last, res_last_att, res_origin, res_fin), pool, strict=True):
+                r[rows] = p[done]
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
             alive = alive[keep]
             beam_score, cont_origin, prev_tok = beam_score[keep], cont_origin[keep], prev_tok[keep]
-            seqs, atts = seqs[keep], atts[keep]
-            pool_score, pool_tokens, pool_att = pool_score[keep], pool_tokens[keep], pool_att[keep]
-            pool_len, pool_fin = pool_len[keep], pool_fin[keep]
-            ctx = ctx.select((keep[:, None] * K + torch.arange(K, device=device)).view(-1))
-            sent_rows = keep
+            pool = [p[keep] for p in pool]
+        beams = torch.arange(K, device=device)
+        if kk == 1:  # after step 0: one row per sentence becomes K
+            ctx = ctx.select(keep.repeat_interleave(K))
+        elif keep.numel() < n:
+            ctx = ctx.select((keep[:, None] * K + beams).view(-1))
         # reorder the decoder state: row (i, k) continues from beam cont_origin[i, k]
-        state = state.select((sent_rows[:, None] * K + cont_origin).view(-1))
+        state = state.select((keep[:, None] * kk + cont_origin).view(-1))
         prev = prev_tok.view(-1)
 
-    return _collect_beams(res_score, res_tokens, res_att, res_len, res_fin, src_lens, n_best)
+    tokens, att = _backtrack(hist_tok, hist_att, hist_back, res_len, res_last, res_last_att, res_origin, eos)
+    return _collect_beams(res_score, tokens, att, res_len, res_fin, src_lens, n_best)
+
+
+def _backtrack(
+    hist_tok: Tensor,
+    hist_att: Tensor,
+    hist_back: Tensor,
+    length: Tensor,
+    last: Tensor,
+    last_att: Tensor,
+    origin: Tensor,
+    eos: int,
+) -> tuple[Tensor, Tensor]:
+    """Full token ids (B, K, T) and attention (B, K, T, S) of finished hypotheses, read from
+    the per-step history by following back-pointers from each one's last step."""
+    B, K, T, S = hist_att.shape
+    tokens = torch.full((B, K, T), eos, dtype=torch.long, device=hist_tok.device)
+    att = torch.zeros(B, K, T, S, device=hist_att.device)
+    end = (length - 1).clamp(0, T - 1)  # (B, K) step of the last token
+    tokens.scatter_(2, end[..., None], last[..., None])
+    att.scatter_(2, end[..., None, None].expand(-1, -1, 1, S), last_att[:, :, None])
+    beam = origin.clone()  # (B, K) beam at step t that the hypothesis extends
+    for t in range(T - 2, -1, -1):
+        inside = t < end  # (B, K)
+        tok_t = hist_tok[:, :, t].gather(1, beam)
+        att_t = hist_att[:, :, t].gather(1, beam[..., None].expand(-1, -1, S))
+        tokens[:, :, t] = torch.where(inside, tok_t, tokens[:, :, t])
+        att[:, :, t] = torch.where(inside[..., None], att_t, att[:, :, t])
+        beam = torch.where(inside, hist_back[:, :, t].gather(1, beam), beam)
+    return tokens, att
 
 
 def _collect_beams(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from datasets import Dataset
 
-from mt.data.batching import make_eval_loader, restore_order
+from mt.data.batching import eval_batch_size, make_eval_loader, restore_order
 from mt.data.collate import Batch, collate
 from mt.decoding import Hypothesis, beam_search, greedy_search
 from mt.models.seq2seq import Seq2Seq
@@ -63,8 +63,13 @@ def _decode_batches(
 def translate_split(
     model: Seq2Seq, ds: Dataset, data_cfg, search: SearchConfig, device: torch.device
 ) -> list[list[Hypothesis]]:
-    """Every row of an encoded split (src_ids column), n-best lists in dataset order."""
-    loader = make_eval_loader(ds.select_columns(["src_ids", "src_len"]), data_cfg)
+    """Every row of an encoded split (src_ids column), n-best lists in dataset order.
+
+    Batches hold ``eval_batch_size(data_cfg, beam_size)`` sentences (about
+    ``data_cfg.eval_batch_rows`` hypotheses unless ``data_cfg.eval_batch_sentences`` is set).
+    """
+    size = eval_batch_size(data_cfg, search.beam_size)
+    loader = make_eval_loader(ds.select_columns(["src_ids", "src_len"]), data_cfg, batch_sentences=size)
     return _decode_batches(model, loader, search, device)
 
 
@@ -73,11 +78,18 @@ def translate_ids(
     ids: list[list[int]],
     search: SearchConfig,
     device: torch.device,
-    batch_sentences: int = 100,
+    batch_sentences: int = 0,
+    batch_rows: int = 500,
 ) -> list[list[Hypothesis]]:
-    """Encoded sources (each ending with EOS) -> n-best lists in input order."""
+    """Encoded sources (each ending with EOS) -> n-best lists in input order.
+
+    Batches (longest sources first) hold `batch_sentences` sentences, or with 0 about
+    `batch_rows` hypotheses: `batch_rows // beam_size` sentences.
+    """
     if not ids:
         return []
+    if batch_sentences <= 0:
+        batch_sentences = max(1, batch_rows // search.beam_size)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
 
     def batches() -> Iterator[Batch]:

@@ -5,7 +5,7 @@
     python scripts/bench_decode.py --checkpoint ... --beams 1 5 --repeats 3 --precision bf16
 
 Decodes the whole split (test_2016_flickr by default, 1000 sentences) in length-sorted
-batches of `--batch` sentences with the output length capped as in evaluation
+batches of `--batch` sentences (default: about `--rows` hypotheses, `--rows // beam` sentences) with the output length capped as in evaluation
 (1.5 * source + 10), `--repeats` times, and prints median / min / max sentences per second.
 """
 
@@ -21,6 +21,7 @@ import torch
 from datasets import Dataset
 
 from mt.config import DataConfig
+from mt.data.batching import eval_batch_size
 from mt.data.pipeline import prepare_data
 from mt.inference import SearchConfig, translate_split
 from mt.loading import load_model
@@ -38,7 +39,7 @@ def decode_speed(
     warmup: bool = True,
 ) -> dict[str, Any]:
     """Decode every row of the encoded split `ds` `repeats` times (after one untimed batch of
-    `data_cfg.eval_batch_sentences` sentences when `warmup`).
+    sentences (one decoding batch, see mt.data.batching.eval_batch_size) when `warmup`).
 
     Returns sentences/s per repeat (`rates`) with their median / min / max, and, from the last
     pass, the mean output length in tokens and the fraction of outputs that ended with EOS
@@ -46,7 +47,7 @@ def decode_speed(
     """
     if warmup:
         translate_split(
-            model, ds.select(range(min(len(ds), data_cfg.eval_batch_sentences))), data_cfg, search, device
+            model, ds.select(range(min(len(ds), eval_batch_size(data_cfg, search.beam_size)))), data_cfg, search, device
         )
     rates, hyps = [], []
     for _ in range(repeats):
@@ -76,7 +77,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--split", default="test_2016_flickr")
     ap.add_argument("--beams", type=int, nargs="+", default=[1, 5])
-    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=0, help="sentences per batch; 0: --rows // beam")
+    ap.add_argument("--rows", type=int, default=500, help="hypotheses per batch when --batch is 0")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     ap.add_argument("--device", default="auto")
@@ -88,10 +90,11 @@ def main() -> None:
     loaded = load_model(args.checkpoint, device)
     data_cfg = loaded.config.data
     data_cfg.eval_batch_sentences = args.batch
+    data_cfg.eval_batch_rows = args.rows
     data = prepare_data(data_cfg, loaded.config.tokenizer, tokenizer=loaded.tokenizer)
     ds = data.encoded[args.split]
     t = loaded.config.trainer
-    results = {"split": args.split, "sentences": len(ds), "batch": args.batch, "precision": args.precision,
+    results = {"split": args.split, "sentences": len(ds), "batch": args.batch, "rows": args.rows, "precision": args.precision,
                "threads": torch.get_num_threads(), "device": str(device)}  # fmt: skip
     for beam in args.beams:
         search = SearchConfig(beam, 1, t.length_penalty, t.max_len_a, t.max_len_b, args.precision)
@@ -99,7 +102,7 @@ def main() -> None:
         name = search_name(beam)
         results[f"{name}_sents_per_sec"] = {k: speed[k] for k in ("median", "min", "max")}
         print(f"{name}: {speed['median']:.0f} sentences/s (min {speed['min']:.0f}, max {speed['max']:.0f}) "
-              f"over {len(ds)} sentences, {args.precision}, batches of {args.batch}")  # fmt: skip
+              f"over {len(ds)} sentences, {args.precision}, batches of {eval_batch_size(data_cfg, beam)}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -20,7 +20,7 @@ Every measurement uses the default `mt-train` config (composed with Hydra, plus 
   forward + backward + Adam step each, timed per step: target tokens / step seconds, and model
   GFLOP/s from mt.models.flops.train_step_flops for each batch's real token counts.
 - greedy / beam5: the test split (test_2016_flickr, 1000 sentences) decoded in batches of
-  data.eval_batch_sentences, output capped at max_len_a * source + max_len_b as in evaluation
+  data.eval_batch_rows // beam (mt.data.batching.eval_batch_size), output capped at max_len_a * source + max_len_b as in evaluation
   (scripts/bench_decode.py). Without --checkpoint the model is randomly initialised: it never
   emits EOS, so every output runs to the cap, the slowest case.
 - data prep: prepare_data into a fresh cache folder (first run: tokenizer training, encoding)
@@ -60,7 +60,7 @@ from bench_decode import decode_speed, search_name  # noqa: E402
 from bench_model import bf16_matmul_supported, matmul_samples, model_shapes, time_train_steps  # noqa: E402
 
 from mt.config import TrainConfig  # noqa: E402
-from mt.data.batching import Batch, make_train_loader  # noqa: E402
+from mt.data.batching import Batch, eval_batch_size, make_train_loader  # noqa: E402
 from mt.data.pipeline import PreparedData, prepare_data  # noqa: E402
 from mt.inference import SearchConfig  # noqa: E402
 from mt.models.flops import train_step_flops  # noqa: E402
@@ -334,7 +334,10 @@ def measure_decoding(args, cfg: TrainConfig, data: PreparedData, work: Path, pla
 
         loaded = load_model(args.checkpoint, device)
         model, trainer_cfg = loaded.model, loaded.config.trainer
-        data_cfg = replace(loaded.config.data, cache_dir=str(work / "ckpt_cache"), test_splits=[args.split])
+        # decoding batch sizes are a runtime choice: those of the current config, not the checkpoint's
+        data_cfg = replace(loaded.config.data, cache_dir=str(work / "ckpt_cache"), test_splits=[args.split],
+                           eval_batch_sentences=cfg.data.eval_batch_sentences,
+                           eval_batch_rows=cfg.data.eval_batch_rows)  # fmt: skip
         data = prepare_data(data_cfg, loaded.config.tokenizer, tokenizer=loaded.tokenizer)
         what = f"checkpoint {args.checkpoint} (step {loaded.step})"
     else:
@@ -349,7 +352,8 @@ def measure_decoding(args, cfg: TrainConfig, data: PreparedData, work: Path, pla
     t = trainer_cfg
     precision = args.decode_precision or t.precision
     out: dict[str, Any] = {"model": what, "split": args.split, "sentences": len(ds), "precision": precision,
-                           "batch_sentences": data_cfg.eval_batch_sentences, "max_len_a": t.max_len_a,
+                           "batch_sentences": {search_name(b): eval_batch_size(data_cfg, b) for b in args.beams},
+                           "max_len_a": t.max_len_a,
                            "max_len_b": t.max_len_b}  # fmt: skip
     for beam in args.beams:
         name = search_name(beam)

@@ -311,3 +311,31 @@ def test_eval_batches_give_a_very_long_source_its_own_batch() -> None:
     batches = eval_batches([5, 20000, 5, 6, 5], 4, max_tokens=12000)
     assert batches == [[1], [3, 0, 2, 4]]
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]
+
+
+def test_eval_batches_are_sized_in_decoder_rows(encoded: DatasetDict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default: about eval_batch_rows hypotheses per batch, so greedy search takes beam-size
+    times more sentences than beam search; a fixed eval_batch_sentences wins over rows."""
+    import mt.inference as inference
+    from mt.data.batching import eval_batch_size
+
+    assert eval_batch_size(DataConfig()) == 500
+    assert eval_batch_size(DataConfig(), 5) == 100
+    assert eval_batch_size(DataConfig(eval_batch_rows=12), 5) == 2
+    assert eval_batch_size(DataConfig(eval_batch_rows=3), 5) == 1
+    assert eval_batch_size(DataConfig(eval_batch_sentences=7, eval_batch_rows=12), 5) == 7
+
+    seen: list[int] = []
+
+    def fake_decode(model, batch, search):  # records each batch size instead of decoding
+        seen.append(len(batch))
+        return [[f"hyp {i}"] for i in batch.indices.tolist()]
+
+    monkeypatch.setattr(inference, "decode_batch", fake_decode)
+    val = encoded["validation"]  # 30 rows
+    for beam, expect in ((1, [12, 12, 6]), (4, [3] * 10)):
+        seen.clear()
+        cfg = DataConfig(eval_batch_rows=12)
+        out = inference.translate_split(torch.nn.Module(), val, cfg, inference.SearchConfig(beam), torch.device("cpu"))
+        assert seen == expect
+        assert out == [[f"hyp {i}"] for i in range(30)]

@@ -93,6 +93,58 @@ def test_beam_finds_better_or_equal_model_score_than_greedy():
     assert better == sum(g.finished for g in greedy)
 
 
+def reference_beam_search(model, src, src_len, K, alpha, limit):
+    """Beam search over one sentence, one hypothesis at a time, by the rules `beam_search`
+    documents: the 2K best continuations; those among the top K that end (EOS or the
+    length limit) are finished with score / ((5 + len) / 6) ** alpha; the best K others go
+    on; stop at the limit or when K finished ones are not beaten by the best live one."""
+    mask = torch.arange(src.size(0))[None] < src_len
+    ctx, state = model.encode(src[None], src_len.view(1), mask)
+    beams = [(0.0, [], [], state)]  # score, tokens, attention rows, decoder state
+    finished = []  # (normalised score, tokens, attention rows, ended with EOS)
+    for t in range(limit):
+        cands = []
+        for score, toks, atts, st in beams:
+            prev = torch.tensor([toks[-1] if toks else BOS])
+            feats, w, st2 = model.decoder.step(prev, st, ctx)
+            logp = torch.log_softmax(model.output(feats).float(), -1)[0]
+            cands += [(score + float(logp[v]), toks + [v], atts + [w[0]], st2) for v in range(V)]
+        top = sorted(cands, key=lambda c: -c[0])[: 2 * K]
+        lp = ((5.0 + t + 1) / 6.0) ** alpha
+        for score, toks, atts, _ in top[:K]:
+            if toks[-1] == EOS or t + 1 >= limit:
+                finished.append((score / lp, toks, atts, toks[-1] == EOS))
+        finished = sorted(finished, key=lambda f: -f[0])[:K]
+        beams = [c for c in top if c[1][-1] != EOS][:K]
+        if t + 1 >= limit or (len(finished) == K and beams[0][0] / lp <= finished[-1][0]):
+            break
+    return [(s, toks[:-1] if fin else toks, torch.stack(atts), fin) for s, toks, atts, fin in finished]
+
+
+@pytest.mark.parametrize("style", ["luong", "bahdanau"])
+@pytest.mark.parametrize("attention", ["bahdanau", "luong_general"])
+def test_batched_beam_search_matches_one_sentence_at_a_time(attention, style):
+    """Sentences leaving the batch, beam reordering and the back-pointer history must give
+    exactly what decoding each sentence alone, hypothesis by hypothesis, gives."""
+    from mt.decoding import max_lengths
+
+    for seed in range(3):
+        model = make_model(attention, style, seed=seed)
+        src, lens, mask = src_batch(B=5, seed=seed)
+        K, alpha = 3, 0.8
+        batched = beam_search(model, src, lens, mask, BOS, EOS, K, n_best=K, alpha=alpha,
+                              max_len_a=1.0, max_len_b=3)  # fmt: skip
+        limits = max_lengths(lens, 1.0, 3).tolist()
+        with torch.no_grad():
+            for b in range(src.size(0)):
+                ref = reference_beam_search(model, src[b, : lens[b]], lens[b], K, alpha, limits[b])
+                assert [h.tokens for h in batched[b]] == [r[1] for r in ref]
+                assert [h.finished for h in batched[b]] == [r[3] for r in ref]
+                for h, r in zip(batched[b], ref, strict=True):
+                    assert h.score == pytest.approx(r[0], abs=1e-4)
+                    torch.testing.assert_close(h.attention, r[2], atol=1e-5, rtol=1e-4)
+
+
 def test_n_best_larger_than_beam_is_error():
     model = make_model()
     src, lens, mask = src_batch()

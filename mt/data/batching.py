@@ -40,6 +40,7 @@ __all__ = [
     "collate_ragged",
     "encode_split",
     "encode_splits",
+    "eval_batch_size",
     "eval_batches",
     "filter_train",
     "make_eval_loader",
@@ -160,6 +161,18 @@ def eval_batches(
     return batches
 
 
+def eval_batch_size(cfg: DataConfig, rows_per_sentence: int = 1) -> int:
+    """Sentences per validation / test batch: ``cfg.eval_batch_sentences`` when set, else
+    ``cfg.eval_batch_rows // rows_per_sentence`` (the beam size in beam search), at least 1.
+
+    Decoding cost per step is mostly matrix multiplies over the batch's live rows, which run
+    closer to the machine's peak with a few hundred rows than with a hundred.
+    """
+    if cfg.eval_batch_sentences > 0:
+        return cfg.eval_batch_sentences
+    return max(1, cfg.eval_batch_rows // max(1, rows_per_sentence))
+
+
 def make_eval_loader(
     ds: Dataset,
     cfg: DataConfig,
@@ -170,10 +183,11 @@ def make_eval_loader(
 ) -> DataLoader:
     """Return a loader over every example of a validation/test split, sorted by source length.
 
-    Batches hold ``batch_sentences`` (default ``cfg.eval_batch_sentences``) examples; put outputs
-    back in dataset order with :func:`restore_order` and ``batch.indices``.
+    Batches hold ``batch_sentences`` examples (default: :func:`eval_batch_size` of ``cfg`` for
+    one row per sentence); put outputs back in dataset order with :func:`restore_order` and
+    ``batch.indices``.
     """
-    batches = eval_batches(int_column(ds, "src_len"), batch_sentences or cfg.eval_batch_sentences)
+    batches = eval_batches(int_column(ds, "src_len"), batch_sentences or eval_batch_size(cfg))
     return DataLoader(
         PairBatches(ds),
         sampler=batches,
