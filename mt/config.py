@@ -111,8 +111,10 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
     clip_grad_norm: float = 1.0  # 0 = no clipping
-    schedule: str = "plateau"  # plateau | inverse_sqrt | none
-    warmup_steps: int = 0  # inverse_sqrt: linear warm-up length
+    # plateau | inverse_sqrt | budget (linear decay to min_lr over the training budget:
+    # trainer.max_steps, max_minutes and max_epochs, whichever ends first) | none
+    schedule: str = "plateau"
+    warmup_steps: int = 0  # inverse_sqrt, budget: linear warm-up length
     plateau_factor: float = 0.5
     plateau_patience: int = 2  # validations without improvement before decay
     min_lr: float = 1e-5
@@ -244,7 +246,7 @@ def validate_train(cfg: TrainConfig) -> None:
     validate_model(cfg.model)
     o, t = cfg.optim, cfg.trainer
     _one_of(o.name, ("adam", "adamw"), "optim.name")
-    _one_of(o.schedule, ("plateau", "inverse_sqrt", "none"), "optim.schedule")
+    _one_of(o.schedule, ("plateau", "inverse_sqrt", "budget", "none"), "optim.schedule")
     _check(o.lr > 0, "optim.lr", "must be positive")
     _check(len(o.betas) == 2, "optim.betas", "needs two values, e.g. [0.9, 0.999]")
     _check(o.clip_grad_norm >= 0, "optim.clip_grad_norm", "must be >= 0")

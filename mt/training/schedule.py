@@ -1,5 +1,6 @@
 """Learning-rate schedules: plateau on the validation score, warm-up then inverse square
-root, or constant. Each has `step_update(step)`, `valid_update(score)` and a state dict."""
+root, linear decay over the training budget, or constant. Each has
+`step_update(step, seconds)`, `valid_update(score)` and a state dict."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ class LRSchedule:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
 
-    def step_update(self, step: int) -> None:
-        """Called after every optimizer step (`step` = updates done so far)."""
+    def step_update(self, step: int, seconds: float = 0.0) -> None:
+        """Called after every optimizer step (`step` = updates done so far, `seconds` = training
+        wall time so far, the same on every rank)."""
 
     def valid_update(self, score: float) -> None:
         """Called after every validation with the score to maximise."""
@@ -47,10 +49,42 @@ class InverseSqrt(LRSchedule):
         super().__init__(optimizer, base_lr, min_lr)
         self.step_update(0)
 
-    def step_update(self, step: int) -> None:
+    def step_update(self, step: int, seconds: float = 0.0) -> None:
         s = step + 1
         factor = min(s / self.warmup, math.sqrt(self.warmup / s))
         self.lr = max(self.base_lr * factor, self.min_lr if s > self.warmup else 0.0)
+        self._apply()
+
+
+class Budget(LRSchedule):
+    """Linear warm-up over `warmup` steps, then linear decay to `min_lr` at the end of the
+    training budget (Li et al., 2020, "Budgeted Training"): the rate is
+    ``base_lr * (1 - done)``, where ``done`` is the larger of steps / `total_steps` and
+    seconds / `total_seconds` (a limit of 0 is ignored), so a run reaches its smallest
+    rate when whichever limit stops it is reached.
+
+    With a time limit the rate depends on how fast the machine is; with only step limits
+    it is a function of the step alone.
+    """
+
+    def __init__(
+        self, optimizer, base_lr: float, min_lr: float, warmup: int, total_steps: int, total_seconds: float
+    ) -> None:
+        if total_steps <= 0 and total_seconds <= 0:
+            raise ValueError("the budget schedule needs a step limit or a time limit to decay over")
+        self.warmup, self.total_steps, self.total_seconds = max(warmup, 0), total_steps, total_seconds
+        super().__init__(optimizer, base_lr, min_lr)
+        self.step_update(0)
+
+    def done(self, step: int, seconds: float) -> float:
+        """Fraction of the budget used, in [0, 1]."""
+        by_steps = step / self.total_steps if self.total_steps > 0 else 0.0
+        by_time = seconds / self.total_seconds if self.total_seconds > 0 else 0.0
+        return min(max(by_steps, by_time), 1.0)
+
+    def step_update(self, step: int, seconds: float = 0.0) -> None:
+        warm = min((step + 1) / self.warmup, 1.0) if self.warmup else 1.0
+        self.lr = max(self.base_lr * warm * (1.0 - self.done(step, seconds)), self.min_lr)
         self._apply()
 
 
@@ -81,12 +115,19 @@ class Plateau(LRSchedule):
         self.best, self.bad = state["best"], state["bad"]
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, cfg: Any) -> LRSchedule:
-    """From an OptimConfig: `plateau`, `inverse_sqrt` or `none`."""
+def build_schedule(
+    optimizer: torch.optim.Optimizer, cfg: Any, total_steps: int = 0, total_seconds: float = 0.0
+) -> LRSchedule:
+    """From an OptimConfig: `plateau`, `inverse_sqrt`, `budget` or `none`.
+
+    `total_steps` / `total_seconds` (0 = no limit): the training budget `budget` decays over.
+    """
     if cfg.schedule == "plateau":
         return Plateau(optimizer, cfg.lr, cfg.min_lr, cfg.plateau_factor, cfg.plateau_patience)
     if cfg.schedule == "inverse_sqrt":
         return InverseSqrt(optimizer, cfg.lr, cfg.min_lr, cfg.warmup_steps)
+    if cfg.schedule == "budget":
+        return Budget(optimizer, cfg.lr, cfg.min_lr, cfg.warmup_steps, total_steps, total_seconds)
     if cfg.schedule == "none":
         return Constant(optimizer, cfg.lr, cfg.min_lr)
-    raise ValueError(f"unknown optim.schedule {cfg.schedule!r}; choose plateau, inverse_sqrt or none")
+    raise ValueError(f"unknown optim.schedule {cfg.schedule!r}; choose plateau, inverse_sqrt, budget or none")

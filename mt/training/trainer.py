@@ -85,12 +85,15 @@ class Trainer:
         self.optimizer = opt_cls(
             model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay
         )
-        self.schedule = build_schedule(self.optimizer, o)
         from mt.data.batching import int_column, make_train_loader, padding_stats
 
         self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed,
                                         rank=self.dist.rank, world_size=self.dist.world_size)  # fmt: skip
         self.sampler = self.loader.sampler
+        step_limits = [n for n in (t.max_steps, t.max_epochs * len(self.sampler)) if n > 0]
+        self.schedule = build_schedule(self.optimizer, o, min(step_limits, default=0), t.max_minutes * 60)
+        self._clock = (time.perf_counter(), 0.0)  # (fit() start, training seconds before it)
+        self._synced_seconds = 0.0  # data-parallel: the ranks' mean training seconds at the last sync
         self.padding = padding_stats(
             self.sampler, int_column(data.train, "src_len"), int_column(data.train, "tgt_len")
         )
@@ -167,9 +170,11 @@ class Trainer:
         so all stop together when any rank's time budget ran out or any rank got a signal.
         """
         budget = self._budget_exceeded(started, base_seconds)
-        tokens, budget_votes, signal_votes = all_reduce_sum(
-            self.dist, [n_tokens, float(budget), float(self._stop_signal is not None)]
+        seconds = base_seconds + time.perf_counter() - started
+        tokens, budget_votes, signal_votes, seconds_sum = all_reduce_sum(
+            self.dist, [n_tokens, float(budget), float(self._stop_signal is not None), seconds]
         )
+        self._synced_seconds = seconds_sum / self.dist.world_size  # one clock for the LR schedule
         if signal_votes:
             here = self._stop_signal
             name = signal.Signals(here).name if here is not None else "on another rank"
@@ -187,6 +192,7 @@ class Trainer:
             self.tb = TensorBoard(self.run_dir / "tb", purge_step=purge)
         previous = self._install_signal_handlers()
         started, base_seconds = time.perf_counter(), p.train_seconds
+        self._clock = (started, base_seconds)
         bar = tqdm(
             total=t.max_steps or None,
             initial=p.step,
@@ -264,6 +270,13 @@ class Trainer:
             )
         return p
 
+    def _training_seconds(self) -> float:
+        """Training wall time so far, across resumes; data-parallel: the same on every rank."""
+        if self.dist.enabled:
+            return self._synced_seconds
+        started, base_seconds = self._clock
+        return base_seconds + time.perf_counter() - started
+
     def _update(self, batch, n_tokens: int | None = None) -> tuple[float, float, bool]:
         """One optimizer step. Returns (loss per token, grad norm, whether it was applied).
 
@@ -308,7 +321,7 @@ class Trainer:
         p.nonfinite_in_row = 0
         self.optimizer.step()
         p.step += 1
-        self.schedule.step_update(p.step)
+        self.schedule.step_update(p.step, self._training_seconds())
         return loss_value, norm_value, True
 
     def _log_train(self, w: dict[str, float], bar: tqdm) -> None:

@@ -1,0 +1,135 @@
+"""Learning-rate schedules: their values, their state across a resume, and the budget
+schedule driven by the trainer's step and time limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from clihelpers import write_corpus
+
+from mt.config import DataConfig, ModelConfig, OptimConfig, TokenizerConfig, TrainConfig, TrainerConfig
+from mt.data.pipeline import prepare_data
+from mt.models.seq2seq import build_model
+from mt.training.schedule import Budget, InverseSqrt, Plateau, build_schedule
+from mt.training.trainer import Trainer
+
+
+def optimizer(lr: float = 1.0) -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def lr_of(opt: torch.optim.Optimizer) -> float:
+    return opt.param_groups[0]["lr"]
+
+
+def test_budget_decays_linearly_over_steps_to_min_lr():
+    opt = optimizer()
+    s = Budget(opt, base_lr=2e-3, min_lr=1e-5, warmup=0, total_steps=100, total_seconds=0)
+    assert lr_of(opt) == pytest.approx(2e-3)
+    s.step_update(25)
+    assert lr_of(opt) == pytest.approx(1.5e-3)
+    s.step_update(50, seconds=10_000.0)  # no time limit: seconds are ignored
+    assert lr_of(opt) == pytest.approx(1e-3)
+    s.step_update(100)
+    assert lr_of(opt) == pytest.approx(1e-5)  # floored at min_lr, never zero or negative
+    s.step_update(150)
+    assert lr_of(opt) == pytest.approx(1e-5)
+
+
+def test_budget_follows_whichever_limit_is_closer():
+    opt = optimizer()
+    s = Budget(opt, base_lr=1.0, min_lr=0.0, warmup=0, total_steps=1000, total_seconds=600)
+    s.step_update(100, seconds=300)  # 10% of the steps, 50% of the time
+    assert lr_of(opt) == pytest.approx(0.5)
+    s.step_update(900, seconds=60)  # 90% of the steps, 10% of the time
+    assert lr_of(opt) == pytest.approx(0.1)
+    s = Budget(opt, base_lr=1.0, min_lr=0.0, warmup=0, total_steps=0, total_seconds=600)
+    s.step_update(10**6, seconds=150)
+    assert lr_of(opt) == pytest.approx(0.75)
+
+
+def test_budget_warms_up_then_decays():
+    opt = optimizer()
+    s = Budget(opt, base_lr=1.0, min_lr=0.0, warmup=10, total_steps=100, total_seconds=0)
+    assert lr_of(opt) == pytest.approx(0.1)  # step 0: 1/10 of the rate
+    s.step_update(4)
+    assert lr_of(opt) == pytest.approx(0.5 * 0.96)
+    s.step_update(20)
+    assert lr_of(opt) == pytest.approx(0.8)
+
+
+def test_budget_needs_a_limit():
+    with pytest.raises(ValueError, match="step limit or a time limit"):
+        Budget(optimizer(), 1.0, 0.0, 0, 0, 0.0)
+
+
+def test_inverse_sqrt_and_plateau_values_and_state():
+    opt = optimizer()
+    s = InverseSqrt(opt, base_lr=1.0, min_lr=0.0, warmup=4)
+    assert lr_of(opt) == pytest.approx(0.25)
+    s.step_update(15)  # step 16: sqrt(4 / 16)
+    assert lr_of(opt) == pytest.approx(0.5)
+    p = Plateau(opt, base_lr=1.0, min_lr=0.3, factor=0.5, patience=1)
+    for score in (10.0, 9.0, 9.5):  # two validations without a better score -> halve
+        p.valid_update(score)
+    assert lr_of(opt) == pytest.approx(0.5)
+    state = p.state_dict()
+    q = Plateau(optimizer(), base_lr=1.0, min_lr=0.3, factor=0.5, patience=1)
+    q.load_state_dict(state)
+    for score in (8.0, 8.0):
+        q.valid_update(score)
+    assert q.lr == pytest.approx(0.3)  # 0.25 floored at min_lr
+
+
+def test_build_schedule_names():
+    assert isinstance(build_schedule(optimizer(), OptimConfig(schedule="budget"), total_steps=10), Budget)
+    with pytest.raises(ValueError, match="step limit or a time limit"):
+        build_schedule(optimizer(), OptimConfig(schedule="budget"))
+    with pytest.raises(ValueError, match="choose plateau"):
+        build_schedule(optimizer(), OptimConfig(schedule="cosine"))
+
+
+@pytest.mark.parametrize(
+    ("max_steps", "max_epochs", "max_minutes"),
+    [(12, 50, 0.0), (0, 3, 0.0), (0, 100_000, 0.03)],
+)
+def test_trainer_decays_over_its_own_limits(tmp_path: Path, max_steps, max_epochs, max_minutes):
+    """The trainer hands the budget schedule its step limit (max_steps, or max_epochs times
+    the batches of an epoch, the smaller) and its time limit: the rate falls linearly and
+    reaches its floor when training stops."""
+    files = write_corpus(tmp_path, None)
+    cfg = TrainConfig(
+        data=DataConfig(source="local", files=files, cache_dir=str(tmp_path / "cache"), batch_tokens=300),
+        tokenizer=TokenizerConfig(vocab_size=60),
+        model=ModelConfig(emb_size=16, enc_hidden=16, dec_hidden=32),
+        optim=OptimConfig(schedule="budget", lr=1e-2, min_lr=0.0),
+        trainer=TrainerConfig(max_steps=max_steps, max_epochs=max_epochs, max_minutes=max_minutes,
+                              val_every=1000, progress=False, precision="fp32", plot_sentences=[]),  # fmt: skip
+    )
+    data = prepare_data(cfg.data, cfg.tokenizer)
+    model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
+    trainer = Trainer(cfg, model, data, tmp_path / "run", torch.device("cpu"), resolved_config={"model": {}})
+    sched = trainer.schedule
+    assert isinstance(sched, Budget)
+    epoch_steps = len(trainer.sampler)
+    assert sched.total_steps == min(n for n in (max_steps, max_epochs * epoch_steps) if n > 0)
+    assert sched.total_seconds == pytest.approx(max_minutes * 60)
+    seen: list[tuple[int, float]] = []
+    real = sched.step_update
+
+    def record(step: int, seconds: float = 0.0) -> None:
+        real(step, seconds)
+        seen.append((step, sched.lr))
+
+    sched.step_update = record  # type: ignore[method-assign]
+    progress = trainer.fit()
+    lrs = [lr for _, lr in seen]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] < 1e-2
+    if max_minutes == 0:  # a function of the step alone
+        assert seen == [(s, pytest.approx(1e-2 * (1 - s / sched.total_steps))) for s in range(1, progress.step + 1)]
+        assert lrs[-1] == pytest.approx(0.0)
+    else:  # time-limited: training stopped when the time ran out, with the rate near its floor
+        assert progress.step < sched.total_steps
+        assert lrs[-1] < 0.2e-2
