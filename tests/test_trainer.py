@@ -82,3 +82,17 @@ def test_too_many_nonfinite_in_a_row_stop_with_a_checkpoint(trainer: Trainer):
     ckpt = torch.load(trainer.ckpt_dir / "last.pt", weights_only=True)
     assert ckpt["progress"]["step"] == 4  # the last good state
     assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+
+
+def test_time_breakdown_adds_up_with_a_final_validation(trainer: Trainer):
+    """30 steps, validation every 1000: the only validation runs after the loop; its time is
+    part of the training time, so step + validation seconds never exceed the total."""
+    from mt.cli.train import _time_breakdown
+
+    p = trainer.fit()
+    assert [h["step"] for h in p.history] == [30]
+    assert p.valid_seconds > 0 and p.step_seconds > 0
+    assert p.step_seconds + p.valid_seconds <= p.train_seconds
+    b = _time_breakdown(p)
+    assert b["other_seconds"] == pytest.approx(p.train_seconds - p.step_seconds - p.valid_seconds, abs=0.06)
+    assert 0.0 <= b["other_fraction"] < 1.0

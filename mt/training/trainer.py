@@ -261,6 +261,9 @@ class Trainer:
         if p.step % t.val_every != 0 or not p.history:  # the last steps were not validated yet
             if not stop_reason.startswith("signal"):
                 self.validate()
+                # counted in the training time like every other validation (its seconds are in
+                # valid_seconds; the time breakdown must add up to train_seconds)
+                p.train_seconds = base_seconds + time.perf_counter() - started
         self.save()
         log.info("training stopped (%s) after %d steps, %.1f min; best valid BLEU %.2f at step %d",
                  stop_reason, p.step, p.train_seconds / 60, p.best_bleu, p.best_step)  # fmt: skip
