@@ -205,7 +205,9 @@ def validate_data(cfg: DataConfig) -> None:
     _check(cfg.limit_train >= 0, "data.limit_train", "must be >= 0 (0 = all training pairs)")
     _check(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
     _check(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
-    _check(cfg.eval_batch_sentences >= 0, "data.eval_batch_sentences", "must be >= 0 (0 = from eval_batch_rows)")
+    _check(
+        cfg.eval_batch_sentences >= 0, "data.eval_batch_sentences", "must be >= 0 (0 = from eval_batch_rows)"
+    )
     _check(cfg.eval_batch_rows > 0, "data.eval_batch_rows", "must be positive")
     _check(cfg.bucket_chunk_batches > 0, "data.bucket_chunk_batches", "must be positive")
 

@@ -189,7 +189,9 @@ def beam_search(
         )
         pool_score, keep_idx = torch.cat([pool[0], new[0]], dim=1).topk(K, dim=1)  # of (n, 3K)
         pool = [pool_score] + [
-            torch.cat([old, cur], dim=1).gather(1, keep_idx.view(n, K, *([1] * (old.dim() - 2))).expand_as(old))
+            torch.cat([old, cur], dim=1).gather(
+                1, keep_idx.view(n, K, *([1] * (old.dim() - 2))).expand_as(old)
+            )
             for old, cur in zip(pool[1:], new[1:], strict=True)
         ]
 
@@ -210,7 +212,9 @@ def beam_search(
         keep = torch.arange(n, device=device)  # rows of the sentences that go on
         if done.any():
             rows = alive[done]
-            for r, p in zip((res_score, res_len, res_last, res_last_att, res_origin, res_fin), pool, strict=True):
+            for r, p in zip(
+                (res_score, res_len, res_last, res_last_att, res_origin, res_fin), pool, strict=True
+            ):
                 r[rows] = p[done]
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:

@@ -47,7 +47,11 @@ def decode_speed(
     """
     if warmup:
         translate_split(
-            model, ds.select(range(min(len(ds), eval_batch_size(data_cfg, search.beam_size)))), data_cfg, search, device
+            model,
+            ds.select(range(min(len(ds), eval_batch_size(data_cfg, search.beam_size)))),
+            data_cfg,
+            search,
+            device,
         )
     rates, hyps = [], []
     for _ in range(repeats):

@@ -313,7 +313,9 @@ def test_eval_batches_give_a_very_long_source_its_own_batch() -> None:
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]
 
 
-def test_eval_batches_are_sized_in_decoder_rows(encoded: DatasetDict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_batches_are_sized_in_decoder_rows(
+    encoded: DatasetDict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Default: about eval_batch_rows hypotheses per batch, so greedy search takes beam-size
     times more sentences than beam search; a fixed eval_batch_sentences wins over rows."""
     import mt.inference as inference
@@ -336,6 +338,8 @@ def test_eval_batches_are_sized_in_decoder_rows(encoded: DatasetDict, monkeypatc
     for beam, expect in ((1, [12, 12, 6]), (4, [3] * 10)):
         seen.clear()
         cfg = DataConfig(eval_batch_rows=12)
-        out = inference.translate_split(torch.nn.Module(), val, cfg, inference.SearchConfig(beam), torch.device("cpu"))
+        out = inference.translate_split(
+            torch.nn.Module(), val, cfg, inference.SearchConfig(beam), torch.device("cpu")
+        )
         assert seen == expect
         assert out == [[f"hyp {i}"] for i in range(30)]

@@ -105,8 +105,15 @@ def test_trainer_decays_over_its_own_limits(tmp_path: Path, max_steps, max_epoch
         tokenizer=TokenizerConfig(vocab_size=60),
         model=ModelConfig(emb_size=16, enc_hidden=16, dec_hidden=32),
         optim=OptimConfig(schedule="budget", lr=1e-2, min_lr=0.0),
-        trainer=TrainerConfig(max_steps=max_steps, max_epochs=max_epochs, max_minutes=max_minutes,
-                              val_every=1000, progress=False, precision="fp32", plot_sentences=[]),  # fmt: skip
+        trainer=TrainerConfig(
+            max_steps=max_steps,
+            max_epochs=max_epochs,
+            max_minutes=max_minutes,
+            val_every=1000,
+            progress=False,
+            precision="fp32",
+            plot_sentences=[],
+        ),  # fmt: skip
     )
     data = prepare_data(cfg.data, cfg.tokenizer)
     model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
@@ -128,7 +135,9 @@ def test_trainer_decays_over_its_own_limits(tmp_path: Path, max_steps, max_epoch
     lrs = [lr for _, lr in seen]
     assert lrs == sorted(lrs, reverse=True) and lrs[0] < 1e-2
     if max_minutes == 0:  # a function of the step alone
-        assert seen == [(s, pytest.approx(1e-2 * (1 - s / sched.total_steps))) for s in range(1, progress.step + 1)]
+        assert seen == [
+            (s, pytest.approx(1e-2 * (1 - s / sched.total_steps))) for s in range(1, progress.step + 1)
+        ]
         assert lrs[-1] == pytest.approx(0.0)
     else:  # time-limited: training stopped when the time ran out, with the rate near its floor
         assert progress.step < sched.total_steps
