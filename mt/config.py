@@ -106,7 +106,7 @@ class OptimConfig:
     """Optimiser and learning-rate schedule."""
 
     name: str = "adam"  # adam | adamw
-    lr: float = 1e-3
+    lr: float = 2e-3
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     weight_decay: float = 0.0

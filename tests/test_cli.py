@@ -112,7 +112,7 @@ def test_bad_config_fails_at_start_with_the_key(override: str, message: str, tmp
     [
         ("mt-train", "trainer.max_stepz=3", "bad override `trainer.max_stepz=3`: Could not override 'trainer.max_stepz'. Key 'max_stepz' not in 'TrainerConfig'. Did you mean trainer.max_steps"),
         ("mt-train", "model/attention=luong_dott", "Did you mean model/attention=luong_dot?"),
-        ("mt-train", "optim.lr=fast", "optim.lr is a float, default 0.001"),
+        ("mt-train", "optim.lr=fast", "optim.lr is a float, default 0.002"),
         ("mt-evaluate", "beam_sise=3", "Did you mean beam_size?"),
         ("mt-translate", "n_bset=2", "Did you mean n_best?"),
         ("mt-data", "data.limit_trian=5", "Did you mean data.limit_train"),
