@@ -163,6 +163,7 @@ def beam_search(
     beam_score = torch.zeros(B, 1, device=device)  # (n, kk): kk = 1 at step 0, then K
     prev = torch.full((B,), bos, dtype=torch.long, device=device)
     rank = torch.arange(2 * K, device=device)
+    beams = torch.arange(K, device=device)
 
     for t in range(T):
         n, kk = beam_score.shape
@@ -222,7 +223,6 @@ def beam_search(
             alive = alive[keep]
             beam_score, cont_origin, prev_tok = beam_score[keep], cont_origin[keep], prev_tok[keep]
             pool = [p[keep] for p in pool]
-        beams = torch.arange(K, device=device)
         if kk == 1:  # after step 0: one row per sentence becomes K
             ctx = ctx.select(keep.repeat_interleave(K))
         elif keep.numel() < n:
