@@ -1,6 +1,6 @@
 """Typed configuration schemas (dataclasses) registered with Hydra's ConfigStore.
 
-Every YAML file under ``configs/`` is merged onto these schemas, so an unknown key or a
+Every YAML file under ``mt/configs/`` is merged onto these schemas, so an unknown key or a
 value of the wrong type fails at start-up with Hydra's message naming it. Checks that a
 type cannot express (allowed names, positive sizes, language pairs) live in
 :func:`validate_config`, which every entry point calls before doing any work.
@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mt.errors import ConfigError
+
 MULTI30K_LANGS = ("en", "de", "fr", "cs")
 MULTI30K_TEST_SPLITS = ("test_2016_flickr", "test_2017_flickr")
 # Multi30k has no Czech for the 2017 test set.
 MULTI30K_MISSING = {("test_2017_flickr", "cs")}
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the key and the fix."""
 
 
 DEFAULT_MAX_RSS_MB = 2600  # MiB; resident-memory cap of training and decoding (issue 7: under 3 GiB)
@@ -152,7 +150,7 @@ class TrainerConfig:
 
 @dataclass
 class TrainConfig:
-    """Top-level schema of `mt-train` (configs/train.yaml)."""
+    """Top-level schema of `mt-train` (mt/configs/train.yaml)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -282,7 +280,7 @@ def register_configs() -> None:
 
 @dataclass
 class EvaluateConfig:
-    """Schema of `mt-evaluate` (configs/evaluate.yaml)."""
+    """Schema of `mt-evaluate` (mt/configs/evaluate.yaml)."""
 
     checkpoint: str = "???"
     splits: list[str] | None = None  # null = every test split of the checkpoint's data
@@ -300,7 +298,7 @@ class EvaluateConfig:
 
 @dataclass
 class TranslateConfig:
-    """Schema of `mt-translate` (configs/translate.yaml)."""
+    """Schema of `mt-translate` (mt/configs/translate.yaml)."""
 
     checkpoint: str = "???"
     input: str | None = None  # a file; null = standard input
@@ -341,7 +339,7 @@ def validate_search(cfg: Any, prefix: str = "") -> None:
 
 @dataclass
 class DataStatsConfig:
-    """Schema of `mt-data` (configs/data_stats.yaml)."""
+    """Schema of `mt-data` (mt/configs/data_stats.yaml)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)

@@ -15,10 +15,10 @@ import numpy as np
 from datasets import Dataset
 
 from mt.config import DataConfig, TokenizerConfig
-from mt.data.batching import BucketBatchSampler, PairBatches, encode_splits, filter_train, padding_stats
 from mt.data.encode import int_column, text_column
+from mt.data.loaders import BucketBatchSampler, PairBatches, encode_splits, filter_train, padding_stats
 from mt.data.sources import load_parallel
-from mt.tokenizer import Tokenizer
+from mt.data.tokenizer import Tokenizer
 
 
 def stage_times(cfg: DataConfig, tok_cfg: TokenizerConfig, cache: str) -> tuple[dict[str, float], Dataset]:

@@ -21,12 +21,12 @@ import torch
 from datasets import Dataset
 
 from mt.config import DataConfig
-from mt.data.batching import eval_batch_size
+from mt.data.loaders import eval_batch_size
 from mt.data.pipeline import prepare_data
-from mt.inference import SearchConfig, translate_split
-from mt.loading import load_model
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import resolve_device, synchronize, tune_allocator
+from mt.search.translate import SearchConfig, translate_split
+from mt.training.checkpoint import load_model
 
 
 def decode_speed(
@@ -39,7 +39,7 @@ def decode_speed(
     warmup: bool = True,
 ) -> dict[str, Any]:
     """Decode every row of the encoded split `ds` `repeats` times (after one untimed batch of
-    sentences (one decoding batch, see mt.data.batching.eval_batch_size) when `warmup`).
+    sentences (one decoding batch, see mt.data.loaders.eval_batch_size) when `warmup`).
 
     Returns sentences/s per repeat (`rates`) with their median / min / max, and, from the last
     pass, the mean output length in tokens and the fraction of outputs that ended with EOS

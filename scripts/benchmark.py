@@ -20,7 +20,7 @@ Every measurement uses the default `mt-train` config (composed with Hydra, plus 
   forward + backward + Adam step each, timed per step: target tokens / step seconds, and model
   GFLOP/s from mt.models.flops.train_step_flops for each batch's real token counts.
 - greedy / beam5: the test split (test_2016_flickr, 1000 sentences) decoded in batches of
-  data.eval_batch_rows // beam (mt.data.batching.eval_batch_size), output capped at max_len_a * source + max_len_b as in evaluation
+  data.eval_batch_rows // beam (mt.data.loaders.eval_batch_size), output capped at max_len_a * source + max_len_b as in evaluation
   (scripts/bench_decode.py). Without --checkpoint the model is randomly initialised: it never
   emits EOS, so every output runs to the cap, the slowest case.
 - data prep: prepare_data into a fresh cache folder (first run: tokenizer training, encoding)
@@ -60,12 +60,12 @@ from bench_decode import decode_speed, search_name  # noqa: E402
 from bench_model import bf16_matmul_supported, matmul_samples, model_shapes, time_train_steps  # noqa: E402
 
 from mt.config import TrainConfig  # noqa: E402
-from mt.data.batching import Batch, eval_batch_size, make_train_loader  # noqa: E402
+from mt.data.loaders import Batch, eval_batch_size, make_train_loader  # noqa: E402
 from mt.data.pipeline import PreparedData, prepare_data  # noqa: E402
-from mt.inference import SearchConfig  # noqa: E402
 from mt.models.flops import train_step_flops  # noqa: E402
 from mt.models.seq2seq import build_model  # noqa: E402
 from mt.runtime import resolve_device, seed_everything, tune_allocator  # noqa: E402
+from mt.search.translate import SearchConfig  # noqa: E402
 
 REQUIRED_KEYS = (
     "matmul_gflops_fp32",
@@ -330,7 +330,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def measure_decoding(args, cfg: TrainConfig, data: PreparedData, work: Path, plan: Plan, device, stats: dict):
     """Greedy / beam speed on `args.split` (into `stats`); returns the details of the setting."""
     if args.checkpoint:
-        from mt.loading import load_model
+        from mt.training.checkpoint import load_model
 
         loaded = load_model(args.checkpoint, device)
         model, trainer_cfg = loaded.model, loaded.config.trainer

@@ -99,7 +99,7 @@ def multi30k_deen(multi30k_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     from mt.config import DataConfig, TokenizerConfig
     from mt.data.encode import encode_splits, text_column
     from mt.data.sources import load_parallel
-    from mt.tokenizer import Tokenizer
+    from mt.data.tokenizer import Tokenizer
 
     cache = tmp_path_factory.mktemp("m30k_cache")
     cfg = DataConfig(data_dir=str(multi30k_dir), download=False, cache_dir=str(cache))
@@ -128,7 +128,7 @@ def synthetic_sentences(n: int, seed: int = 0) -> list[str]:
 def small_tokenizer(tmp_path_factory: pytest.TempPathFactory):
     """A joint unigram tokenizer (vocab 200) trained on synthetic text; sampling alpha 0.1."""
     from mt.config import TokenizerConfig
-    from mt.tokenizer import Tokenizer
+    from mt.data.tokenizer import Tokenizer
 
     cfg = TokenizerConfig(vocab_size=200, sampling_alpha=0.1)
     return Tokenizer.train_or_load(

@@ -19,7 +19,7 @@ from mt.models.attention import ATTENTION_REGISTRY, Attention, build_attention, 
 
 MECHANISMS = ("bahdanau", "luong_concat", "luong_dot", "luong_general", "scaled_dot")
 EQUAL_SIZES = ("luong_dot", "scaled_dot")  # compare query and key directly
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "model" / "attention"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "mt" / "configs" / "model" / "attention"
 HIDDEN = 4  # A, the energy size of the additive mechanisms
 
 

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mt.config import DataConfig
-from mt.data.batching import (
+from mt.data.encode import int_column
+from mt.data.loaders import (
     Batch,
     BucketBatchSampler,
     collate,
@@ -26,9 +27,8 @@ from mt.data.batching import (
     padding_stats,
     restore_order,
 )
-from mt.data.encode import int_column
 from mt.data.sources import pairs_to_dataset
-from mt.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+from mt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 
 @pytest.fixture
@@ -318,8 +318,8 @@ def test_eval_batches_are_sized_in_decoder_rows(
 ) -> None:
     """Default: about eval_batch_rows hypotheses per batch, so greedy search takes beam-size
     times more sentences than beam search; a fixed eval_batch_sentences wins over rows."""
-    import mt.inference as inference
-    from mt.data.batching import eval_batch_size
+    import mt.search.translate as inference
+    from mt.data.loaders import eval_batch_size
 
     assert eval_batch_size(DataConfig()) == 500
     assert eval_batch_size(DataConfig(), 5) == 100

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from mt.errors import CheckpointError, OutputError
 from mt.training.checkpoint import (
-    CheckpointError,
     atomic_torch_save,
     load_checkpoint,
     rng_state,
@@ -89,7 +89,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch: py
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", no_space)
-    with pytest.raises(CheckpointError, match="No space left on device.*previous file.*intact"):
+    with pytest.raises(OutputError, match="No space left on device.*previous file.*intact"):
         atomic_torch_save(good_checkpoint(2.0), path)
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.full((3,), 1.0))
@@ -117,7 +117,7 @@ atomic_torch_save({{"model": {{"w": torch.zeros(3)}}, "config": {{}}}}, {str(pat
 
 
 def test_incompatible_config_is_refused_with_the_differences():
-    from mt.cli.train import check_compatible
+    from mt.training.checkpoint import check_compatible
 
     saved = {"model": {"emb_size": 256, "attention": {"name": "bahdanau"}}, "tokenizer": {"vocab_size": 8000},
              "data": {"src_lang": "de", "tgt_lang": "en"}}  # fmt: skip
@@ -132,7 +132,7 @@ def test_incompatible_config_is_refused_with_the_differences():
 
 
 def test_old_config_keys_are_migrated():
-    from mt.loading import migrate_config
+    from mt.training.checkpoint import migrate_config
 
     old = {"trainer": {"valid_every": 150, "max_steps": 0}, "model": {"emb_size": 8}}
     new = migrate_config(old)

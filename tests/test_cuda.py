@@ -14,10 +14,10 @@ import torch
 from clihelpers import TINY_MODEL, run, tiny_corpus_args
 
 from mt.config import AttentionConfig, ModelConfig
-from mt.decoding import beam_search, greedy_search
 from mt.models.attention import ATTENTION_REGISTRY
 from mt.models.seq2seq import build_model
 from mt.runtime import autocast, resolve_device
+from mt.search.beam import beam_search, greedy_search
 
 pytestmark = [
     pytest.mark.cuda,

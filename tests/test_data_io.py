@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import write_lines
 
-from mt.data.errors import DataError, DataFileNotFoundError
-from mt.data.io import clean_text, read_jsonl, read_lines, read_text_pair, read_tsv
+from mt.data.readers import clean_text, read_jsonl, read_lines, read_text_pair, read_tsv
+from mt.errors import DataError, DataFileNotFoundError
 
 
 def test_plain_and_gzip_read_the_same(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mt.config import AttentionConfig, ModelConfig
-from mt.decoding import beam_search, greedy_search
 from mt.models.attention import ATTENTION_REGISTRY
 from mt.models.seq2seq import build_model
+from mt.search.beam import beam_search, greedy_search
 
 BOS, EOS = 2, 3
 V = 30
@@ -126,7 +126,7 @@ def reference_beam_search(model, src, src_len, K, alpha, limit):
 def test_batched_beam_search_matches_one_sentence_at_a_time(attention, style):
     """Sentences leaving the batch, beam reordering and the back-pointer history must give
     exactly what decoding each sentence alone, hypothesis by hypothesis, gives."""
-    from mt.decoding import max_lengths
+    from mt.search.beam import max_lengths
 
     for seed in range(3):
         model = make_model(attention, style, seed=seed)
@@ -212,7 +212,7 @@ def test_overfits_tiny_corpus_exactly(attention):
 
 
 def test_output_length_has_a_hard_cap():
-    from mt.decoding import MAX_OUTPUT_TOKENS, max_lengths
+    from mt.search.beam import MAX_OUTPUT_TOKENS, max_lengths
 
     limits = max_lengths(torch.tensor([1, 10, 100_000]), 1.5, 10)
     assert limits.tolist() == [12, 25, MAX_OUTPUT_TOKENS]

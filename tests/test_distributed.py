@@ -44,18 +44,18 @@ def replay_single_process(run_dir: Path, ranks: list[int], work_dir: Path) -> tu
     """Train in this process as the DDP run did, each step on the union of `ranks`' batches of
     that step; returns (initial, final) parameters."""
     from mt.config import TrainConfig
-    from mt.data.batching import PairBatches, make_train_loader
+    from mt.data.loaders import PairBatches, make_train_loader
     from mt.data.pipeline import prepare_data
+    from mt.data.tokenizer import Tokenizer
     from mt.models.seq2seq import build_model
     from mt.runtime import seed_everything
-    from mt.tokenizer import Tokenizer
     from mt.training.trainer import Trainer
 
     cfg: TrainConfig = OmegaConf.to_object(
         OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(run_dir / "config.yaml"))
     )  # type: ignore[assignment]
     ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
-    seed_everything(cfg.seed)  # as mt.cli.train.train does, before data and model
+    seed_everything(cfg.seed)  # as mt.training.run.train does, before data and model
     data = prepare_data(cfg.data, cfg.tokenizer, tokenizer=Tokenizer.from_bytes(ckpt["tokenizer"]))
     model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
     initial = {k: v.clone() for k, v in model.state_dict().items()}

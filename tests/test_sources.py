@@ -10,10 +10,10 @@ import datasets
 import pytest
 from conftest import DE, EN, write_lines
 
-from mt.config import ConfigError, DataConfig
+from mt.config import DataConfig
 from mt.data import multi30k
-from mt.data.errors import DataError, DataFileNotFoundError
 from mt.data.sources import load_parallel, map_hub_splits
+from mt.errors import ConfigError, DataError, DataFileNotFoundError
 
 
 def _rows(ds: datasets.Dataset) -> list[tuple[str, str]]:

@@ -12,8 +12,9 @@ from conftest import ALPHABET, synthetic_sentences
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mt.config import ConfigError, TokenizerConfig
-from mt.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
+from mt.config import TokenizerConfig
+from mt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
+from mt.errors import ConfigError
 
 
 def test_special_ids(small_tokenizer: Tokenizer) -> None:
@@ -56,7 +57,7 @@ def test_round_trip_property(small_tokenizer: Tokenizer, text: str) -> None:
 def test_cache_is_reused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src, tgt = synthetic_sentences(300, 3), synthetic_sentences(300, 4)
     cfg = TokenizerConfig(vocab_size=60)
-    with caplog.at_level(logging.INFO, logger="mt.tokenizer"):
+    with caplog.at_level(logging.INFO, logger="mt.data.tokenizer"):
         first = Tokenizer.train_or_load(src, tgt, cfg, tmp_path)
         model = first.cache_path / "joint.model"
         mtime = model.stat().st_mtime_ns

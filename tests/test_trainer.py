@@ -11,8 +11,9 @@ from clihelpers import write_corpus
 
 from mt.config import AttentionConfig, DataConfig, ModelConfig, TokenizerConfig, TrainConfig, TrainerConfig
 from mt.data.pipeline import prepare_data
+from mt.errors import TrainingStopped
 from mt.models.seq2seq import build_model
-from mt.training.trainer import Trainer, TrainingStopped
+from mt.training.trainer import Trainer
 
 
 @pytest.fixture
@@ -87,12 +88,12 @@ def test_too_many_nonfinite_in_a_row_stop_with_a_checkpoint(trainer: Trainer):
 def test_time_breakdown_adds_up_with_a_final_validation(trainer: Trainer):
     """30 steps, validation every 1000: the only validation runs after the loop; its time is
     part of the training time, so step + validation seconds never exceed the total."""
-    from mt.cli.train import _time_breakdown
+    from mt.training.run import time_breakdown
 
     p = trainer.fit()
     assert [h["step"] for h in p.history] == [30]
     assert p.valid_seconds > 0 and p.step_seconds > 0
     assert p.step_seconds + p.valid_seconds <= p.train_seconds
-    b = _time_breakdown(p)
+    b = time_breakdown(p)
     assert b["other_seconds"] == pytest.approx(p.train_seconds - p.step_seconds - p.valid_seconds, abs=0.06)
     assert 0.0 <= b["other_fraction"] < 1.0

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")  # package data: mt/configs
 
 log = logging.getLogger("mt")
 
@@ -89,7 +89,7 @@ def _now(pattern: str) -> str:
 
 
 def register_resolvers() -> None:
-    """OmegaConf resolvers used by configs/ (idempotent)."""
+    """OmegaConf resolvers used by mt/configs/ (idempotent)."""
     if not OmegaConf.has_resolver("mt_run_dir"):
         OmegaConf.register_new_resolver("mt_run_dir", _run_dir)
     if not OmegaConf.has_resolver("mt_ckpt_run_dir"):
@@ -104,12 +104,9 @@ def register_resolvers() -> None:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's input, reported as one message."""
-    from mt.config import ConfigError
-    from mt.data.errors import DataError
-    from mt.training.checkpoint import CheckpointError
-    from mt.training.trainer import TrainingStopped
+    from mt.errors import USER_ERRORS
 
-    return (ConfigError, DataError, CheckpointError, TrainingStopped)
+    return USER_ERRORS
 
 
 def _in_multirun() -> bool:
@@ -205,7 +202,7 @@ def explain_override_error(error: BaseException, overrides: list[str], reference
             message += (
                 f" Did you mean {' or '.join(close)}?"
                 if close
-                else " (no such key; see configs/ for the keys)"
+                else " (no such key; see mt/configs/ for the keys)"
             )
         else:
             message += f" {full_key} is {_describe(reference, full_key)}."

@@ -41,7 +41,7 @@ def length_stats(lengths: np.ndarray) -> dict[str, Any]:
 
 def data_stats(cfg: DataStatsConfig) -> dict[str, Any]:
     """Prepare the data as `mt-train` would and measure it."""
-    from mt.data.batching import BucketBatchSampler, int_column, padding_stats
+    from mt.data.loaders import BucketBatchSampler, int_column, padding_stats
     from mt.data.pipeline import prepare_data
 
     validate_data(cfg.data)
@@ -98,7 +98,7 @@ def print_table(stats: dict[str, Any]) -> None:
 def hydra_main(cfg: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
-    from mt.scoring import write_json
+    from mt.io import write_json
 
     typed: DataStatsConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     stats = data_stats(typed)

@@ -16,7 +16,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
-from mt.config import ConfigError, EvaluateConfig, register_configs, validate_search
+from mt.config import EvaluateConfig, register_configs, validate_search
+from mt.errors import ConfigError
 
 register_resolvers()
 register_configs()
@@ -27,11 +28,12 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     """Library entry: score the checkpoint's test splits into `out_dir`; returns the results."""
     from mt.config import DEFAULT_MAX_RSS_MB
     from mt.data.pipeline import prepare_data
-    from mt.evaluation import summary_line
-    from mt.inference import SearchConfig
-    from mt.loading import describe, load_model
+    from mt.evaluation.evaluate import evaluate_splits
+    from mt.evaluation.metrics import summary_line
+    from mt.io import write_json
     from mt.runtime import resolve_device, tune_allocator
-    from mt.scoring import evaluate_splits, write_json
+    from mt.search.translate import SearchConfig
+    from mt.training.checkpoint import describe, load_model
 
     tune_allocator(DEFAULT_MAX_RSS_MB)
     device = resolve_device(cfg.device)

@@ -22,7 +22,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
-from mt.config import ConfigError, TranslateConfig, validate_search
+from mt.config import TranslateConfig, validate_search
+from mt.errors import ConfigError
 
 register_resolvers()
 log = logging.getLogger("mt.translate")
@@ -30,7 +31,7 @@ log = logging.getLogger("mt.translate")
 
 def read_input(path: str | None) -> list[str]:
     """Lines of `path` (plain or .gz) or of standard input; invalid UTF-8 is a DataError with the line."""
-    from mt.data.io import clean_text, decode_utf8, read_lines
+    from mt.data.readers import clean_text, decode_utf8, read_lines
 
     if path is not None:
         return read_lines(path)
@@ -44,11 +45,11 @@ def read_input(path: str | None) -> list[str]:
 def translate(cfg: TranslateConfig) -> int:
     """Library entry: translate cfg.input to cfg.output; returns the number of lines."""
     from mt.config import DEFAULT_MAX_RSS_MB
-    from mt.inference import SearchConfig, translate_ids
-    from mt.loading import load_model
+    from mt.data.tokenizer import EOS_ID
+    from mt.io import atomic_write_bytes
     from mt.runtime import resolve_device, tune_allocator
-    from mt.tokenizer import EOS_ID
-    from mt.training.checkpoint import atomic_write_bytes
+    from mt.search.translate import SearchConfig, translate_ids
+    from mt.training.checkpoint import load_model
 
     validate_search(cfg)
     tune_allocator(DEFAULT_MAX_RSS_MB)
@@ -111,7 +112,7 @@ def to_config(cfg: DictConfig) -> TranslateConfig:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TranslateConfig), cfg))  # type: ignore[return-value]
     except OmegaConfBaseException as e:
         raise ConfigError(
-            f"config error: {str(e).splitlines()[0]} (see configs/translate.yaml for the keys)"
+            f"config error: {str(e).splitlines()[0]} (see mt/configs/translate.yaml for the keys)"
         ) from e
 
 

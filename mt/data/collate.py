@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from mt.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from mt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass

@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, List, Value
 
-from mt.data.errors import DataError
 from mt.data.hashing import hash_json, hash_texts
-from mt.tokenizer import Tokenizer
+from mt.data.tokenizer import Tokenizer
+from mt.errors import DataError
 
 logger = logging.getLogger("mt.data")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mt.config import MULTI30K_MISSING, MULTI30K_TEST_SPLITS
-from mt.data.errors import DataFileNotFoundError
 from mt.data.paths import MT_DATA_DIR_ENV, resolve_input, resolve_output
+from mt.errors import DataFileNotFoundError
 
 logger = logging.getLogger("mt.data")
 

@@ -12,7 +12,7 @@ from mt.config import DataConfig, TokenizerConfig
 from mt.data.encode import encode_splits, filter_train, text_column
 from mt.data.paths import resolve_output
 from mt.data.sources import load_parallel
-from mt.tokenizer import Tokenizer
+from mt.data.tokenizer import Tokenizer
 
 logger = logging.getLogger("mt.data")
 

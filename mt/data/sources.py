@@ -28,9 +28,9 @@ from datasets import Dataset, DatasetDict, Features, Value
 
 from mt.config import DataConfig, validate_data
 from mt.data import multi30k
-from mt.data.errors import DataError, DataFileNotFoundError
-from mt.data.io import read_jsonl, read_text_pair, read_tsv
 from mt.data.paths import input_candidates, resolve_input
+from mt.data.readers import read_jsonl, read_text_pair, read_tsv
+from mt.errors import DataError, DataFileNotFoundError
 
 logger = logging.getLogger("mt.data")
 

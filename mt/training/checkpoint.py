@@ -1,71 +1,69 @@
-"""Checkpoints: written atomically, loaded without running pickled code.
+"""Everything about a checkpoint: its layout, atomic save, safe load, migration of old ones,
+compatibility with a configuration, and the model rebuilt from it.
 
 A checkpoint is a dict of tensors and plain Python values (numbers, strings, bytes,
 lists, dicts), saved with torch.save and loaded with ``torch.load(weights_only=True)``,
-which refuses anything that would need arbitrary code to unpickle.
+which refuses anything that would need arbitrary code to unpickle. Layout (``FORMAT`` 1):
+
+    format      int, the layout version (a newer one than this code knows is refused)
+    model       state dict;  optimizer, schedule: state dicts
+    progress    the trainer's counters (step, epoch, batch position, best score, history, ...)
+    rng         Python, NumPy, torch (and CUDA) generator states
+    config      the resolved training config (plain dict)
+    tokenizer   the sentencepiece model(s) as bytes
+    vocab       {"src": int, "tgt": int}
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
+
+from mt.config import TrainConfig
+from mt.data.tokenizer import Tokenizer
+from mt.errors import CheckpointError
+from mt.io import atomic_write
+from mt.models.seq2seq import Seq2Seq, build_model
+
+FORMAT = 1
+# Config sections that must match when a run is resumed or a checkpoint is reused.
+COMPATIBLE_SECTIONS = ("model", "tokenizer")
+# Config keys renamed since a checkpoint may have been written: (section, old, new).
+RENAMED_KEYS = [("trainer", "valid_every", "val_every")]
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be read or does not fit the current configuration."""
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old or the new file."""
-    _atomic(path, lambda f: f.write(data))
+def checkpoint_state(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    progress: dict[str, Any],
+    config: dict[str, Any],
+    tokenizer: Tokenizer,
+) -> dict[str, Any]:
+    """The checkpoint dict of a training run (the layout above), RNG states taken now."""
+    return {
+        "format": FORMAT,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "progress": progress,
+        "rng": rng_state(),
+        "config": config,
+        "tokenizer": tokenizer.to_bytes(),
+        "vocab": {"src": tokenizer.src_vocab_size, "tgt": tokenizer.tgt_vocab_size},
+    }
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
-    _atomic(path, lambda f: torch.save(obj, f))
-
-
-def _atomic(path: str | Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        _silent_unlink(tmp)
-        raise CheckpointError(
-            f"could not write {path}: {e.strerror or e}. The previous file, if any, is intact; "
-            f"free disk space or choose another output directory."
-        ) from e
-    except BaseException:
-        _silent_unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def _silent_unlink(p: str) -> None:
-    try:
-        os.unlink(p)
-    except OSError:
-        pass
+    """torch.save to `path` atomically (see `mt.io.atomic_write`)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -89,6 +87,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from e
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path} is not an mt checkpoint (no model/config entries)")
+    fmt = ckpt.get("format", 1)  # the first checkpoints had no format field; their layout is 1
+    if not isinstance(fmt, int) or not 1 <= fmt <= FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} has layout format {fmt!r}, this mt reads format 1 to {FORMAT}; "
+            "load it with the mt version that wrote it"
+        )
     return ckpt
 
 
@@ -124,3 +128,80 @@ def _to_plain(x: Any) -> Any:
 
 def _to_tuple(x: Any) -> Any:
     return tuple(_to_tuple(v) for v in x) if isinstance(x, list) else x
+
+
+def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Bring a checkpoint's stored config up to the current schema's key names."""
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+    for section, old, new in RENAMED_KEYS:
+        part = config.get(section)
+        if isinstance(part, dict) and old in part:
+            part.setdefault(new, part.pop(old))
+    return config
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with what it was trained with."""
+
+    model: Seq2Seq
+    tokenizer: Tokenizer
+    config: TrainConfig
+    step: int
+
+
+def load_model(path: str | Path, device: torch.device) -> LoadedModel:
+    """Load checkpoint `path` safely and rebuild its model; CheckpointError on any mismatch."""
+    ckpt = load_checkpoint(path, map_location=device)
+    try:
+        cfg: TrainConfig = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(TrainConfig), migrate_config(ckpt["config"]))
+        )  # type: ignore[assignment]
+        tokenizer = Tokenizer.from_bytes(ckpt["tokenizer"])
+    except Exception as e:  # noqa: BLE001 - any failure here means the file is not usable
+        raise CheckpointError(f"checkpoint {path} has an unusable config or tokenizer: {e}") from e
+    model = build_model(cfg.model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the model its own config describes: {str(e).splitlines()[0]}"
+        ) from e
+    step = int(ckpt.get("progress", {}).get("step", 0))
+    return LoadedModel(model.to(device).eval(), tokenizer, cfg, step)
+
+
+def describe(loaded: LoadedModel) -> dict[str, Any]:
+    """A few facts for logs and results files."""
+    m = loaded.config.model
+    return {"step": loaded.step, "attention": m.attention.name, "rnn": m.rnn_type,
+            "src_lang": loaded.config.data.src_lang, "tgt_lang": loaded.config.data.tgt_lang}  # fmt: skip
+
+
+def check_compatible(saved: dict[str, Any], current: dict[str, Any], what: str) -> None:
+    """Refuse a checkpoint whose model or tokenizer settings or language pair differ, naming each difference."""
+    diffs = []
+    for section in COMPATIBLE_SECTIONS:
+        a, b = flatten(saved.get(section, {}), section), flatten(current.get(section, {}), section)
+        diffs += [
+            f"{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}"
+            for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)
+        ]
+    for key in ("src_lang", "tgt_lang"):
+        a, b = saved.get("data", {}).get(key), current.get("data", {}).get(key)
+        if a != b:
+            diffs.append(f"data.{key}: checkpoint {a!r} vs now {b!r}")
+    if diffs:
+        raise CheckpointError(f"{what} does not fit this configuration: " + "; ".join(diffs))
+
+
+def flatten(d: Any, prefix: str) -> dict[str, Any]:
+    """Nested dicts as {"prefix.a.b": value}."""
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}.{k}"))
+    else:
+        out[prefix] = d
+    return out

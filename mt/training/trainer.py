@@ -21,21 +21,18 @@ import torch
 from tqdm import tqdm
 
 from mt.data.pipeline import PreparedData
-from mt.evaluation import quick_bleu
-from mt.inference import SearchConfig, translate_split
+from mt.errors import TrainingStopped
+from mt.evaluation.evaluate import plot_hypotheses
+from mt.evaluation.metrics import quick_bleu
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast, release_memory
-from mt.scoring import plot_hypotheses
-from mt.tb import TensorBoard
-from mt.training.checkpoint import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
+from mt.search.translate import SearchConfig, translate_split
+from mt.training.checkpoint import atomic_torch_save, checkpoint_state, set_rng_state
 from mt.training.distributed import DistContext, all_reduce_sum, broadcast_object, data_parallel
 from mt.training.schedule import build_schedule
+from mt.training.tensorboard import TensorBoard
 
 log = logging.getLogger("mt.train")
-
-
-class TrainingStopped(RuntimeError):
-    """Training stopped on purpose (signal or numerical fault); a checkpoint was written."""
 
 
 @dataclass
@@ -85,7 +82,7 @@ class Trainer:
         self.optimizer = opt_cls(
             model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay
         )
-        from mt.data.batching import int_column, make_train_loader, padding_stats
+        from mt.data.loaders import int_column, make_train_loader, padding_stats
 
         self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed,
                                         rank=self.dist.rank, world_size=self.dist.world_size)  # fmt: skip
@@ -99,26 +96,14 @@ class Trainer:
         )
         self.progress = Progress()
         self.tb: TensorBoard | None = None
-        self.valid_search = SearchConfig(
-            beam_size=1, max_len_a=t.max_len_a, max_len_b=t.max_len_b, precision=t.precision
-        )
+        self.valid_search = SearchConfig.from_trainer(t, beam_size=1)
         self._stop_signal: int | None = None
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
-        """Everything needed to resume, as tensors and plain values (loads with weights_only)."""
-        p = self.progress
-        return {
-            "format": 1,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "progress": {k: v for k, v in p.__dict__.items()},
-            "rng": rng_state(),
-            "config": self.resolved_config,
-            "tokenizer": self.data.tokenizer.to_bytes(),
-            "vocab": {"src": self.data.tokenizer.src_vocab_size, "tgt": self.data.tokenizer.tgt_vocab_size},
-        }
+        """Everything needed to resume (the layout of `mt.training.checkpoint`)."""
+        return checkpoint_state(self.model, self.optimizer, self.schedule, dict(self.progress.__dict__),
+                                self.resolved_config, self.data.tokenizer)  # fmt: skip
 
     def save(self, best: bool = False) -> None:
         """Write checkpoints/last.pt (and best.pt, and a rotated step file when configured)."""
@@ -134,15 +119,14 @@ class Trainer:
             for old in sorted(self.ckpt_dir.glob("step_*.pt"))[: -t.keep_last]:
                 old.unlink(missing_ok=True)
 
-    def restore(self, path: Path) -> None:
-        """Continue from a checkpoint written by `save`."""
-        ckpt = load_checkpoint(path, map_location=self.device)
+    def restore(self, ckpt: dict[str, Any], where: Path | str = "checkpoint") -> None:
+        """Continue from a checkpoint dict written by `save` (already loaded: last.pt is read once)."""
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
         self.progress = Progress(**ckpt["progress"])
         set_rng_state(ckpt["rng"])
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.progress.step,
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", where, self.progress.step,
                  self.progress.epoch, self.progress.batch_in_epoch)  # fmt: skip
 
     # ------------------------------------------------------------------ signals
@@ -347,7 +331,7 @@ class Trainer:
     @torch.no_grad()
     def valid_loss(self) -> float:
         """Mean per-token NLL of the validation split (teacher forced)."""
-        from mt.data.batching import make_eval_loader
+        from mt.data.loaders import make_eval_loader
 
         self.model.eval()
         total, tokens = 0.0, 0

@@ -2,7 +2,7 @@
 
 Each mechanism lives in its own module and registers itself on import; importing this package
 fills :data:`ATTENTION_REGISTRY`. Adding a mechanism is one module here (imported below) plus one
-``configs/model/attention/<name>.yaml``.
+``mt/configs/model/attention/<name>.yaml``.
 
 Usage (once per batch, then once per decoder step)::
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from datasets import Dataset
 
-from mt.data.batching import eval_batch_size, make_eval_loader, restore_order
 from mt.data.collate import Batch, collate
-from mt.decoding import Hypothesis, beam_search, greedy_search
+from mt.data.loaders import eval_batch_size, make_eval_loader, restore_order
+from mt.data.tokenizer import BOS_ID, EOS_ID
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast, release_memory
-from mt.tokenizer import BOS_ID, EOS_ID
+from mt.search.beam import Hypothesis, beam_search, greedy_search
 
 
 @dataclass
@@ -26,6 +27,13 @@ class SearchConfig:
     max_len_a: float = 1.5
     max_len_b: int = 10
     precision: str = "bf16"
+
+    @classmethod
+    def from_trainer(cls, t: Any, **changes: Any) -> SearchConfig:
+        """The final-evaluation search of a run's trainer settings (`trainer.test_beam_size`, ...)."""
+        search = cls(beam_size=t.test_beam_size, length_penalty=t.length_penalty, max_len_a=t.max_len_a,
+                     max_len_b=t.max_len_b, precision=t.precision)  # fmt: skip
+        return replace(search, **changes)
 
 
 def decode_batch(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -11,12 +10,12 @@ from typing import Any
 import torch
 
 from mt.data.pipeline import PreparedData
-from mt.evaluation import score_corpus, summary_line
-from mt.inference import SearchConfig, translate_split
+from mt.evaluation.metrics import score_corpus, summary_line
+from mt.evaluation.plots import alignment_figure, save_figure
+from mt.io import write_lines
 from mt.models.seq2seq import Seq2Seq
-from mt.plots import alignment_figure, save_figure
-from mt.tb import TensorBoard
-from mt.training.checkpoint import atomic_write_bytes
+from mt.search.translate import SearchConfig, translate_split
+from mt.training.tensorboard import TensorBoard
 
 log = logging.getLogger("mt.eval")
 
@@ -52,8 +51,8 @@ def evaluate_splits(
         scores["sentences"] = len(outputs)
         scores["decode_seconds"] = round(seconds, 2)
         results[split] = scores
-        atomic_write_bytes(out_dir / "outputs" / f"{split}.hyp", ("\n".join(outputs) + "\n").encode())
-        atomic_write_bytes(out_dir / "outputs" / f"{split}.ref", ("\n".join(refs) + "\n").encode())
+        write_lines(out_dir / "outputs" / f"{split}.hyp", outputs)
+        write_lines(out_dir / "outputs" / f"{split}.ref", refs)
         log.info(
             "%s  (%d sentences, beam %d, %.1fs)",
             summary_line(split, scores),
@@ -88,8 +87,3 @@ def plot_hypotheses(
         if tb:
             tb.figure(f"{tag}/{i}", fig, step)
         save_figure(fig, f"{path_prefix}_sent{i}.png")
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically write `obj` as indented JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())

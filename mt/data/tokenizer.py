@@ -23,35 +23,24 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from pathlib import Path
 
 import sentencepiece as spm
 
-from mt.config import ConfigError, TokenizerConfig, validate_tokenizer
+from mt.config import TokenizerConfig, validate_tokenizer
 from mt.data.hashing import hash_json, hash_texts
+from mt.errors import ConfigError
+from mt.io import atomic_write_bytes
 
-logger = logging.getLogger("mt.tokenizer")
+logger = logging.getLogger("mt.data.tokenizer")
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SPECIAL_IDS = frozenset((PAD_ID, UNK_ID, BOS_ID, EOS_ID))
 _FORMAT_VERSION = 1
 # Settings that change the trained model (the sampling ones only change encoding).
 _TRAIN_KEYS = ("model_type", "vocab_size", "joint", "character_coverage", "input_sentence_size", "seed")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _train_proto(sentences: Iterable[str], cfg: TokenizerConfig, side: str) -> bytes:
@@ -155,14 +144,14 @@ class Tokenizer:
             else:
                 protos = [_train_proto(src, cfg, "source"), _train_proto(tgt, cfg, "target")]
             for n, proto in zip(names, protos, strict=True):
-                _atomic_write(folder / n, proto)
+                atomic_write_bytes(folder / n, proto)
             meta = {
                 "settings": settings,
                 "sentencepiece": spm.__version__,
                 "n_src": len(src),
                 "n_tgt": len(tgt),
             }
-            _atomic_write(meta_path, json.dumps(meta, indent=2).encode())
+            atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
             logger.info("tokenizer: saved to %s", folder)
         tok = cls(protos[0], None if cfg.joint else protos[1], cfg.sampling_alpha, cfg.sampling_nbest)
         tok.cache_path = folder

@@ -3,7 +3,7 @@
 Every reader returns Python strings with these guarantees:
 
 - Files are UTF-8 (a leading byte-order mark is dropped). Invalid UTF-8 raises
-  :class:`~mt.data.errors.DataError` naming the file and the 1-based line.
+  :class:`~mt.errors.DataError` naming the file and the 1-based line.
 - Gzip is detected from the file's magic bytes, so ``.gz`` files and renamed ones both work.
 - Only the line terminator is removed (``\\n`` and any ``\\r`` before it); leading and trailing
   spaces are kept.
@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from mt.data.errors import DataError, DataFileNotFoundError
+from mt.errors import DataError, DataFileNotFoundError
 
 PathLike = str | Path
 

@@ -29,7 +29,7 @@ from mt.config import DataConfig
 from mt.data.collate import Batch, RaggedIds, collate, collate_ragged
 from mt.data.encode import encode_split, encode_splits, filter_train, int_column, text_column
 from mt.data.sampler import BucketBatchSampler, padding_stats
-from mt.tokenizer import Tokenizer
+from mt.data.tokenizer import Tokenizer
 
 __all__ = [
     "Batch",
