@@ -145,7 +145,7 @@ def test_perfect_system_is_significantly_better_than_the_baseline(sweep: Path):
 
 
 def test_identical_outputs_are_not_significant():
-    from mt.report import paired_bootstrap
+    from mt.report.significance import paired_bootstrap
 
     refs = REFS[SPLITS[0]]
     hyps = noisy(refs, 1)
@@ -156,7 +156,8 @@ def test_identical_outputs_are_not_significant():
 
 
 def test_runs_without_references_are_explained_not_fatal(tmp_path: Path):
-    from mt.report import build_report, render_markdown
+    from mt.report.build import build_report
+    from mt.report.render import render_markdown
 
     for mechanism, seed in SCORES:
         write_job(tmp_path, mechanism, seed, refs=False)
@@ -164,7 +165,9 @@ def test_runs_without_references_are_explained_not_fatal(tmp_path: Path):
     md = render_markdown(report)
     assert "not tested (see notes)" in md
     assert "significance needs outputs/test_2016_flickr.ref, which 4 run(s) lack" in md
-    assert all(c["tested"] == 0 for c in report["significance"]["comparisons"])
+    comparisons = report["significance"]["comparisons"]  # listed, each with nothing tested
+    assert {(c["group"], c["split"]) for c in comparisons} == {("luong_dot", s) for s in SPLITS}
+    assert all(c["tested"] == 0 for c in comparisons)
 
 
 def test_errors_exit_2_with_one_message(tmp_path: Path):

@@ -17,15 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mt.report import (
-    DEFAULT_BOOTSTRAP_SEED,
-    DEFAULT_RESAMPLES,
-    METRICS,
-    ReportError,
-    build_report,
-    render_markdown,
-    write_report,
-)
+from mt.report.build import build_report
+from mt.report.collect import ReportError
+from mt.report.render import render_markdown, write_report
+from mt.report.significance import DEFAULT_BOOTSTRAP_SEED, DEFAULT_RESAMPLES, METRICS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
