@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from mt.cli.common import (
@@ -28,6 +29,7 @@ from mt.cli.common import (
     register_resolvers,
 )
 from mt.config import TrainConfig, register_configs
+from mt.training.distributed import broadcast_object, init_distributed, shutdown
 
 register_resolvers()
 register_configs()
@@ -38,9 +40,7 @@ log = logging.getLogger("mt.train")
 @friendly_errors
 def hydra_main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the best validation BLEU (what sweepers maximise)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from mt.training.distributed import init_distributed
+    from mt.training.run import train  # deferred: datasets and the model stack load in seconds
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -48,8 +48,6 @@ def hydra_main(cfg: DictConfig) -> float:
     preflight("train", sys.argv[1:])
     record_swept_keys(sys.argv[1:])
     dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")  # main() joined already
-    from mt.training.run import train
-
     results = train(typed, resolved, run_dir, dist)
     return float(results["valid"]["best_greedy_bleu"])
 
@@ -70,8 +68,6 @@ def main() -> None:
     Before Hydra composes the config, the ranks join the process group and take rank 0's clock
     for the run directory's time stamp, so they all name the same directory.
     """
-    from mt.training.distributed import broadcast_object, init_distributed, shutdown
-
     preflight("train", sys.argv[1:])
     record_swept_keys(sys.argv[1:])
     dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")
