@@ -42,7 +42,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
             f"could not write {path}: {e.strerror or e}. The previous file, if any, is intact; "
             f"free disk space or choose another output directory."
         ) from e
-    except BaseException:
+    except BaseException:  # any other exit, Ctrl-C included: remove the temporary file, re-raise
         _unlink_quietly(tmp)
         raise
     try:  # make the rename itself durable

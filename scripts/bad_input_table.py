@@ -2,7 +2,7 @@
 """Run the real command-line programs on bad input and print what each one answers.
 
     python scripts/bad_input_table.py                # markdown table on stdout
-    python scripts/bad_input_table.py --out docs/bad_input.md
+    python scripts/bad_input_table.py --out table.md # also to a file (docs/reliability.md shows it)
 
 Every case is built in a temporary directory: bad corpora for `mt-data`, bad lines for
 `mt-translate` (on a tiny model trained first, about a minute), bad overrides for `mt-train`

@@ -5,8 +5,10 @@
     python scripts/bench_decode.py --checkpoint ... --beams 1 5 --repeats 3 --precision bf16
 
 Decodes the whole split (test_2016_flickr by default, 1000 sentences) in length-sorted
-batches of `--batch` sentences (default: about `--rows` hypotheses, `--rows // beam` sentences) with the output length capped as in evaluation
-(1.5 * source + 10), `--repeats` times, and prints median / min / max sentences per second.
+batches of `--batch` sentences (default: about `--rows` hypotheses, `--rows // beam`
+sentences) with the output length capped as in evaluation (the checkpoint's
+trainer.max_len_a * source + max_len_b, at most trainer.max_output_tokens), `--repeats`
+times, and prints median / min / max sentences per second.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from mt.data.loaders import eval_batch_size
 from mt.data.pipeline import prepare_data
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import resolve_device, synchronize, tune_allocator
-from mt.search.translate import SearchConfig, translate_split
+from mt.search.base import SearchConfig
+from mt.search.translate import translate_split
 from mt.training.checkpoint import load_model
 
 
@@ -101,7 +104,7 @@ def main() -> None:
     results = {"split": args.split, "sentences": len(ds), "batch": args.batch, "rows": args.rows, "precision": args.precision,
                "threads": torch.get_num_threads(), "device": str(device)}  # fmt: skip
     for beam in args.beams:
-        search = SearchConfig(beam, 1, t.length_penalty, t.max_len_a, t.max_len_b, args.precision)
+        search = SearchConfig.from_trainer(t, beam_size=beam, precision=args.precision)
         speed = decode_speed(loaded.model, ds, data_cfg, search, device, args.repeats)
         name = search_name(beam)
         results[f"{name}_sents_per_sec"] = {k: speed[k] for k in ("median", "min", "max")}

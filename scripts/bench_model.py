@@ -21,6 +21,7 @@ import time
 import torch
 
 from mt.config import AttentionConfig, ModelConfig
+from mt.data.collate import Batch
 from mt.models.flops import train_step_flops
 from mt.models.seq2seq import Seq2Seq, build_model
 from mt.runtime import autocast, release_memory, synchronize, tune_allocator
@@ -85,7 +86,7 @@ def bf16_matmul_supported(device: torch.device) -> bool:
         return False
 
 
-def multi30k_like_batch(batch_tokens: int, vocab: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+def multi30k_like_batch(batch_tokens: int, vocab: int, seed: int = 0) -> Batch:
     """A length-bucketed batch as the sampler makes it: target lengths 13-14 subwords (the
     middle of Multi30k's distribution), source lengths spread around them."""
     g = torch.Generator().manual_seed(seed)
@@ -99,25 +100,23 @@ def multi30k_like_batch(batch_tokens: int, vocab: int, seed: int = 0) -> tuple[t
     tgt_in = torch.randint(4, vocab, (B, T), generator=g).masked_fill(~tgt_mask, 0)
     tgt_in[:, 0] = 2
     tgt_out = torch.randint(4, vocab, (B, T), generator=g).masked_fill(~tgt_mask, 0)
-    return src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask
+    n_tgt = int(tgt_mask.sum())
+    return Batch(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, n_tgt, torch.arange(B))
 
 
 def train_step(
     model: Seq2Seq,
     opt: torch.optim.Optimizer,
-    batch: tuple[torch.Tensor, ...],
+    batch: Batch,
     precision: str,
     device: torch.device,
     label_smoothing: float = 0.1,
     clip: float = 1.0,
 ) -> None:
     """One update as the trainer makes it: loss per target token, backward, clipping, Adam step."""
-    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = batch
     with autocast(device, precision):
-        loss, _ = model.loss(
-            src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, label_smoothing=label_smoothing
-        )
-    loss = loss / tgt_mask.sum()
+        loss, _ = model.loss(batch, label_smoothing=label_smoothing)
+    loss = loss / batch.n_tgt_tokens
     opt.zero_grad(set_to_none=False)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -127,14 +126,14 @@ def train_step(
 
 def time_train_steps(
     model: Seq2Seq,
-    batches: list[tuple[torch.Tensor, ...]],
+    batches: list[Batch],
     precision: str,
     repeats: int,
     warmup: int,
     device: torch.device | None = None,
     lr: float = 1e-4,
 ) -> list[list[float]]:
-    """Seconds of each step, per pass over `batches` (tensors already on `device`): `warmup`
+    """Seconds of each step, per pass over `batches` (already on `device`): `warmup`
     untimed steps first, then `repeats` timed passes; a fresh Adam for each call."""
     device = device or torch.device("cpu")
     model.train()
@@ -176,8 +175,7 @@ def main() -> None:
     cfg = ModelConfig(attention=AttentionConfig(name=args.attention), decoder_style=args.style)
     model = build_model(cfg, args.vocab, args.vocab).train()
     batch = multi30k_like_batch(args.batch_tokens, args.vocab)
-    src_lens, tgt_mask = batch[1], batch[5]
-    n_tgt, n_src, B = int(tgt_mask.sum()), int(src_lens.sum()), int(src_lens.numel())
+    n_tgt, n_src, B = batch.n_tgt_tokens, int(batch.src_lens.sum()), len(batch)
     flops = train_step_flops(model, n_src, n_tgt, B)
     shapes = model_shapes(model, B, n_tgt)
 

@@ -65,7 +65,7 @@ from mt.data.pipeline import PreparedData, prepare_data  # noqa: E402
 from mt.models.flops import train_step_flops  # noqa: E402
 from mt.models.seq2seq import build_model  # noqa: E402
 from mt.runtime import resolve_device, seed_everything, tune_allocator  # noqa: E402
-from mt.search.translate import SearchConfig  # noqa: E402
+from mt.search.base import SearchConfig  # noqa: E402
 
 REQUIRED_KEYS = (
     "matmul_gflops_fp32",
@@ -121,7 +121,7 @@ def summary(values: list[float], unit: str) -> dict[str, Any]:
 
 
 def compose_config(overrides: list[str]) -> TrainConfig:
-    """The typed `mt-train` config: configs/train.yaml with `overrides`, as the tests compose it."""
+    """The typed `mt-train` config: mt/configs/train.yaml with `overrides`, as the tests compose it."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -227,17 +227,14 @@ def matmul_peak(samples: dict[str, list[float]]) -> tuple[str, list[float]]:
 
 def measure_training(model, batches: list[Batch], facts: list[dict], cfg: TrainConfig, plan: Plan, device):
     """Per precision: per-step tokens/s and model GFLOP/s over the sampled batches."""
-    tensors = [
-        tuple(t.to(device) for t in (b.src, b.src_lens, b.src_mask, b.tgt_in, b.tgt_out, b.tgt_mask))
-        for b in batches
-    ]
+    on_device = [b.to(device) for b in batches]
     out = {}
     for precision in ("fp32", "bf16"):
         progress(
             f"training steps, {precision}: {plan.warmup} warm-up + {plan.train_repeats} x {len(batches)} batches"
         )
         passes = time_train_steps(
-            model, tensors, precision, plan.train_repeats, plan.warmup, device, cfg.optim.lr
+            model, on_device, precision, plan.train_repeats, plan.warmup, device, cfg.optim.lr
         )
         steps = [(t, f) for times in passes for t, f in zip(times, facts, strict=True)]
         out[precision] = {
@@ -358,7 +355,7 @@ def measure_decoding(args, cfg: TrainConfig, data: PreparedData, work: Path, pla
     for beam in args.beams:
         name = search_name(beam)
         progress(f"decoding {len(ds)} sentences, {name}, {precision}, {plan.decode_repeats} pass(es)")
-        search = SearchConfig(beam, 1, t.length_penalty, t.max_len_a, t.max_len_b, precision)
+        search = SearchConfig.from_trainer(t, beam_size=beam, precision=precision)
         speed = decode_speed(model, ds, data_cfg, search, device, plan.decode_repeats)
         stats[f"{name}_sents_per_sec"] = summary(speed["rates"], "sentences/s")
         out[name] = {k: speed[k] for k in ("mean_output_tokens", "finished_fraction")}

@@ -2,7 +2,8 @@
 # One prepared pass on a GPU machine: the CUDA tests, the benchmark harness and a short real
 # mt-train, each under its own time limit, logs and JSON under $OUT (default ./gpu_out).
 #
-#   bash scripts/gpu_check.sh [TRAIN_MINUTES]
+#   bash scripts/gpu_check.sh [TRAIN_MINUTES] [STEPS]   # STEPS: tests,bench,train (default: all three)
+#   bash scripts/gpu_check.sh 3 tests,train trainer.precision=fp32     # extra mt-train overrides last
 #
 # Expects the Python dependencies importable (a machine without network gets them as wheels in
 # .whl/, installed here into /tmp/site) and Multi30k under $MT_DATA_DIR/multi30k or data/multi30k.
@@ -10,6 +11,8 @@ set -uo pipefail
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"
 TRAIN_MINUTES=${1:-3}
+STEPS=${2:-tests,bench,train}
+shift $(( $# < 2 ? $# : 2 ))  # the rest: mt-train overrides
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || exit 1
@@ -34,10 +37,11 @@ step() {  # step NAME SECONDS CMD...: run with a limit, keep its log, print its 
   tail -n 6 "$OUT/$name.log"
 }
 
-step cuda_tests 240 python3 -m pytest -q -m cuda -p no:cacheprovider tests/test_cuda.py
-step benchmark 240 python3 scripts/benchmark.py --quick --device cuda --no-train-run --json "$OUT/bench.json"
-step train 420 python3 -m mt.train trainer.device=cuda "trainer.max_minutes=$TRAIN_MINUTES" trainer.max_steps=0 \
-  trainer.progress=false "hydra.run.dir=$OUT/run"
+want() { [[ ",$STEPS," == *",$1,"* ]]; }
+want tests && step cuda_tests 240 python3 -m pytest -q -m cuda -p no:cacheprovider tests/test_cuda.py
+want bench && step benchmark 240 python3 scripts/benchmark.py --quick --device cuda --no-train-run --json "$OUT/bench.json"
+want train && step train 420 python3 -m mt.train trainer.device=cuda "trainer.max_minutes=$TRAIN_MINUTES" \
+  trainer.max_steps=0 trainer.progress=false "hydra.run.dir=$OUT/run" "$@"
 python3 - "$OUT" <<'EOF'
 import json, sys
 from pathlib import Path

@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(args.steps):
         b = rng.choice(batches)
         t0 = time.perf_counter()
-        train_step(model, opt, (b.src, b.src_lens, b.src_mask, b.tgt_in, b.tgt_out, b.tgt_mask),
-                   cfg.trainer.precision, torch.device("cpu"))  # fmt: skip
+        train_step(model, opt, b, cfg.trainer.precision, torch.device("cpu"))
         times.append(time.perf_counter() - t0)
         if (i + 1) % args.every == 0:
             print(heap_line(libc, f"step {i + 1}"), flush=True)

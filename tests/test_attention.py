@@ -4,7 +4,10 @@ gradients, bf16 autocast, the registry and the configs."""
 from __future__ import annotations
 
 import copy
+import importlib
 import math
+import pkgutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,10 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from torch import Tensor
 
+import mt.models.attention as attention_package
 from mt.config import AttentionConfig
 from mt.models.attention import ATTENTION_REGISTRY, Attention, build_attention, masked_softmax, register
+from mt.models.attention.registry import import_submodules
 
 MECHANISMS = ("bahdanau", "luong_concat", "luong_dot", "luong_general", "scaled_dot")
 EQUAL_SIZES = ("luong_dot", "scaled_dot")  # compare query and key directly
@@ -196,6 +201,9 @@ def test_register() -> None:
         def score(self, query: Tensor, keys: Tensor) -> Tensor:
             return keys.new_zeros(keys.shape[:2])
 
+        def score_flops(self, src_len: float) -> tuple[float, float]:
+            return 0.0, 0.0
+
     try:
         assert register("test_uniform")(Uniform) is Uniform
         attn = build_attention("test_uniform", 4, 4, 0)
@@ -281,7 +289,91 @@ def test_property_weights_are_a_distribution_over_real_tokens(
 
 
 def test_every_mechanism_has_a_config() -> None:
-    assert {path.stem for path in CONFIG_DIR.glob("*.yaml")} == set(MECHANISMS)
+    """One YAML per registered mechanism, and one registered mechanism per YAML."""
+    assert {path.stem for path in CONFIG_DIR.glob("*.yaml")} == set(ATTENTION_REGISTRY) == set(MECHANISMS)
+
+
+def mechanism_modules() -> list[str]:
+    """The modules of mt/models/attention/ other than the interface and the registry."""
+    infos = pkgutil.iter_modules(attention_package.__path__)
+    return sorted(i.name for i in infos if i.name not in ("base", "registry"))
+
+
+def test_every_module_registers_a_mechanism() -> None:
+    """Each mechanism module is discovered (the package lists none) and registers a mechanism."""
+    init_source = Path(attention_package.__file__).read_text()
+    for module in mechanism_modules():
+        assert module not in init_source, f"__init__.py lists {module}; discovery should find it"
+        full = f"{attention_package.__name__}.{module}"
+        assert full in attention_package.MODULES
+        registered = [name for name, cls in ATTENTION_REGISTRY.items() if cls.__module__ == full]
+        assert registered, f"{full} registers no mechanism"
+    defined_in = {cls.__module__.rsplit(".", 1)[1] for cls in ATTENTION_REGISTRY.values()}
+    assert defined_in == set(mechanism_modules())
+
+
+def test_a_new_module_with_register_is_discovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new file with ``@register("name")`` is all it takes: discovery imports it."""
+    package = tmp_path / "extra_attention"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "uniform.py").write_text(
+        "from mt.models.attention import Attention, register\n\n\n"
+        '@register("test_discovered")\n'
+        "class Uniform(Attention):\n"
+        "    def score(self, query, keys):\n"
+        "        return keys.new_zeros(keys.shape[:2])\n\n"
+        "    def score_flops(self, src_len):\n"
+        "        return 0.0, 0.0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert import_submodules("extra_attention", [str(package)]) == ["extra_attention.uniform"]
+        assert build_attention("test_discovered", 4, 4).name == "test_discovered"
+    finally:
+        ATTENTION_REGISTRY.pop("test_discovered", None)
+        for name in ("extra_attention", "extra_attention.uniform"):
+            sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+
+
+def old_flops(name: str, hq: int, hk: int, a: int, src_len: float) -> tuple[float, float]:
+    """The per-mechanism FLOPs that mt.models.flops counted before each mechanism stated its own."""
+    context = 2 * src_len * hk
+    if name in ("bahdanau", "luong_concat"):
+        return 2.0 * a * hk, 2.0 * a * hq + 2 * src_len * a + context
+    if name == "luong_general":
+        return 2.0 * hq * hk, 2 * src_len * hq + context
+    return 0.0, 2 * src_len * hk + context
+
+
+@pytest.mark.parametrize("name", MECHANISMS)
+@pytest.mark.parametrize("src_len", [1.0, 13.5, 40.0])
+def test_flops_match_the_former_counts(name: str, src_len: float) -> None:
+    hq, hk, a = (32, 32, 16) if name in EQUAL_SIZES else (32, 24, 16)
+    attn = build_attention(name, hq, hk, a)
+    assert attn.flops(src_len) == old_flops(name, hq, hk, a, src_len)
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION_REGISTRY))
+def test_flops_are_positive_and_agree_with_torch_flop_counter(name: str) -> None:
+    """Every mechanism states positive per-step FLOPs; those of precompute_keys equal torch's
+    count, and a step's cover torch's count (which leaves out the energies' matrix-vector and
+    vecdot products: the whole-model count in test_model.py includes them within 3%)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    B, S, T = 3, 7, 4
+    attn = make(name, torch.float32)
+    query, memory, mask = make_inputs(name, [S] * B, S, torch.float32)
+    per_source, per_step = attn.flops(S)
+    assert per_step > 0  # (per_source is checked exactly below; 0 where the keys are the memory)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        keys = attn.precompute_keys(memory)
+    assert counter.get_total_flops() == pytest.approx(B * S * per_source)  # 0 where keys = memory
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        for _ in range(T):
+            attn(query, keys, memory, mask)
+    assert 0 < counter.get_total_flops() <= B * T * per_step
 
 
 @pytest.mark.parametrize("name", MECHANISMS)
@@ -290,25 +382,6 @@ def test_config_composes(name: str) -> None:
     assert cfg.name == name and cfg.name in ATTENTION_REGISTRY
     attn = build_attention(cfg.name, 8, 8, cfg.hidden_size)
     assert isinstance(attn, ATTENTION_REGISTRY[name])
-
-
-def test_additive_energies_gradients_match_the_formula() -> None:
-    """The recomputing autograd function: values and gradients of keys, query and v equal
-    autograd through ``v^T tanh(k + q)``, and gradcheck passes in float64."""
-    from mt.models.attention.bahdanau import additive_energies
-
-    torch.manual_seed(0)
-    keys2 = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
-    query2 = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
-    v = torch.randn(4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(additive_energies, (keys2, query2, v))
-    upstream = torch.randn(3, 5, dtype=torch.float64)
-    ours = torch.autograd.grad((additive_energies(keys2, query2, v) * upstream).sum(), (keys2, query2, v))
-    reference = torch.tanh((keys2 + query2[:, None]) / 2) @ v
-    torch.testing.assert_close(additive_energies(keys2, query2, v), reference)
-    theirs = torch.autograd.grad((reference * upstream).sum(), (keys2, query2, v))
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("name", ["bahdanau", "luong_concat"])

@@ -161,5 +161,8 @@ def test_data_stats_command(tmp_path: Path):
         assert s["total"] > 300 and s["p50"] <= s["p90"] <= s["p99"] <= s["p100"]
         assert s["mean"] == pytest.approx(s["total"] / 300, abs=0.01)
     assert 0.0 <= stats["train_batches"]["src_pad_frac"] < 0.5
-    assert stats["train_dropped"]["pairs"] >= 0 and stats["prepare_seconds"] > 0
+    # no tiny-corpus pair is empty or longer than data.max_len=100 subwords: none is dropped
+    assert max(train["src_tokens"]["p100"], train["tgt_tokens"]["p100"]) <= 100
+    assert stats["train_dropped"] == {"pairs": 0, "max_len": 100, "limit_train": 300}
+    assert stats["prepare_seconds"] > 0
     assert b"padding" in proc.stdout and b"train" in proc.stdout

@@ -14,10 +14,13 @@ import torch
 from clihelpers import TINY_MODEL, run, tiny_corpus_args
 
 from mt.config import AttentionConfig, ModelConfig
+from mt.data.collate import Batch
 from mt.models.attention import ATTENTION_REGISTRY
 from mt.models.seq2seq import build_model
 from mt.runtime import autocast, resolve_device
-from mt.search.beam import beam_search, greedy_search
+from mt.search.base import SearchConfig
+from mt.search.beam import beam_search
+from mt.search.greedy import greedy_search
 
 pytestmark = [
     pytest.mark.cuda,
@@ -57,6 +60,13 @@ def batch(B: int = 6, S: int = 9, T: int = 7, seed: int = 0):
     return src, src_lens, src_mask, tgt_in, tgt, tgt_mask
 
 
+def train_batch(device: torch.device | str) -> Batch:
+    """`batch()` as a Batch with targets, on `device`."""
+    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = batch()
+    n_tgt, rows = int(tgt_mask.sum()), torch.arange(src.size(0))
+    return Batch(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, n_tgt, rows).to(device)
+
+
 def test_auto_picks_cuda() -> None:
     assert resolve_device("auto").type == "cuda"
 
@@ -67,8 +77,7 @@ def test_loss_and_gradients_match_cpu(attention: str) -> None:
     grads = {}
     for device in ("cpu", "cuda"):
         model = make_model(attention).to(device).train()
-        tensors = [t.to(device) for t in batch()]
-        loss, _ = model.loss(*tensors, label_smoothing=0.1)
+        loss, _ = model.loss(train_batch(device), label_smoothing=0.1)
         loss.backward()
         grads[device] = (loss.item(), {n: p.grad.cpu() for n, p in model.named_parameters()})
     assert grads["cuda"][0] == pytest.approx(grads["cpu"][0], rel=1e-4)
@@ -79,10 +88,10 @@ def test_loss_and_gradients_match_cpu(attention: str) -> None:
 def test_bf16_autocast_step_is_finite_and_close_to_fp32() -> None:
     device = torch.device("cuda")
     model = make_model("bahdanau").to(device).train()
-    tensors = [t.to(device) for t in batch()]
-    fp32, _ = model.loss(*tensors)
+    pairs = train_batch(device)
+    fp32, _ = model.loss(pairs)
     with autocast(device, "bf16"):
-        bf16, _ = model.loss(*tensors)
+        bf16, _ = model.loss(pairs)
     bf16.backward()
     assert torch.isfinite(bf16)
     assert bf16.item() == pytest.approx(fp32.item(), rel=2e-2)
@@ -95,9 +104,9 @@ def test_search_matches_cpu(attention: str) -> None:
     out = {}
     for device in ("cpu", "cuda"):
         model = make_model(attention).to(device).eval()
-        src, lens, mask = (t.to(device) for t in batch()[:3])
-        greedy = greedy_search(model, src, lens, mask, BOS, EOS, max_len_a=1.0, max_len_b=5)
-        beam = beam_search(model, src, lens, mask, BOS, EOS, beam_size=5, max_len_a=1.0, max_len_b=5)
+        sources = train_batch(device)  # the searches read its source fields only
+        greedy = greedy_search(model, sources, SearchConfig(max_len_a=1.0, max_len_b=5))
+        beam = beam_search(model, sources, SearchConfig(beam_size=5, max_len_a=1.0, max_len_b=5))
         out[device] = ([h.tokens for h in greedy], [b[0].tokens for b in beam])
     assert out["cuda"] == out["cpu"]
 

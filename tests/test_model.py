@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from mt.config import AttentionConfig, ModelConfig
+from mt.data.collate import Batch
 from mt.models.attention import ATTENTION_REGISTRY
 from mt.models.encoder import Bridge, Encoder
 from mt.models.seq2seq import build_model
@@ -20,7 +23,7 @@ def small_cfg(**kw) -> ModelConfig:
     return ModelConfig(attention=AttentionConfig(name=att), **base)
 
 
-def random_batch(B=5, S=7, T=6, seed=0):
+def random_batch(B=5, S=7, T=6, seed=0) -> Batch:
     g = torch.Generator().manual_seed(seed)
     src_lens = torch.randint(1, S + 1, (B,), generator=g)
     src_lens[0] = S
@@ -33,14 +36,15 @@ def random_batch(B=5, S=7, T=6, seed=0):
     tgt_mask = torch.arange(T)[None] < tgt_lens[:, None]
     tgt_in = torch.cat([torch.full((B, 1), 2), tgt[:, :-1]], 1).masked_fill(~tgt_mask, 0)
     tgt_out = tgt.masked_fill(~tgt_mask, 0)
-    return src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask
+    return Batch(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, int(tgt_mask.sum()), torch.arange(B))
 
 
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_encoder_shapes_and_padding(rnn_type, bidirectional):
     enc = Encoder(V_SRC, 8, 6, num_layers=2, bidirectional=bidirectional, rnn_type=rnn_type)
-    src, src_lens, src_mask, *_ = random_batch()
+    b = random_batch()
+    src, src_lens, src_mask = b.src, b.src_lens, b.src_mask
     memory, h, c = enc(src, src_lens)
     D = 2 if bidirectional else 1
     assert memory.shape == (5, 7, 6 * D)
@@ -80,15 +84,15 @@ def test_teacher_forcing_matches_step_by_step(attention, style, rnn_type):
     torch.manual_seed(0)
     cfg = small_cfg(attention=attention, decoder_style=style, rnn_type=rnn_type, dec_layers=2)
     model = build_model(cfg, V_SRC, V_TGT).eval()
-    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch()
-    feats, att = model(src, src_lens, src_mask, tgt_in, return_attention=True)
+    b = random_batch()
+    feats, att = model(b, return_attention=True)
     assert feats.shape == (5, 6, 24) and att.shape == (5, 6, 7)
-    ctx, state = model.encode(src, src_lens, src_mask)
-    for t in range(tgt_in.size(1)):
-        f, w, state = model.decoder.step(tgt_in[:, t], state, ctx)
+    ctx, state = model.encode(b.src, b.src_lens, b.src_mask)
+    for t in range(b.tgt_in.size(1)):
+        f, w, state = model.decoder.step(b.tgt_in[:, t], state, ctx)
         torch.testing.assert_close(f, feats[:, t], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(w, att[:, t], atol=1e-5, rtol=1e-5)
-    assert torch.all(att.masked_select(~src_mask[:, None, :].expand_as(att)) == 0)
+    assert torch.all(att.masked_select(~b.src_mask[:, None, :].expand_as(att)) == 0)
     torch.testing.assert_close(att.sum(-1), torch.ones(5, 6))
 
 
@@ -96,15 +100,22 @@ def test_teacher_forcing_matches_step_by_step(attention, style, rnn_type):
 def test_loss_backward_and_output_layer_called_once(style):
     torch.manual_seed(0)
     model = build_model(small_cfg(decoder_style=style, dropout=0.2, emb_dropout=0.1), V_SRC, V_TGT).train()
-    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch()
+    batch = random_batch()
     calls = []
     model.output.register_forward_hook(lambda m, i, o: calls.append(o.shape))
-    loss, nll = model.loss(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, label_smoothing=0.1)
-    assert calls == [(int(tgt_mask.sum()), V_TGT)]  # once, over real tokens only
+    loss, nll = model.loss(batch, label_smoothing=0.1)
+    assert calls == [(batch.n_tgt_tokens, V_TGT)]  # once, over real tokens only
     assert torch.isfinite(loss) and nll.item() > 0
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert missing == []
+
+
+def test_loss_needs_a_batch_with_targets():
+    model = build_model(small_cfg(), V_SRC, V_TGT)
+    source_only = replace(random_batch(), tgt_in=None, tgt_out=None, tgt_mask=None, n_tgt_tokens=0)
+    with pytest.raises(ValueError, match="needs a batch with targets"):
+        model.loss(source_only)
 
 
 def test_scheduled_sampling_runs_and_differs():
@@ -112,9 +123,9 @@ def test_scheduled_sampling_runs_and_differs():
     model = build_model(small_cfg(), V_SRC, V_TGT).train()
     batch = random_batch()
     torch.manual_seed(1)
-    full, _ = model.loss(*batch, teacher_forcing=1.0)
+    full, _ = model.loss(batch, teacher_forcing=1.0)
     torch.manual_seed(1)
-    sampled, _ = model.loss(*batch, teacher_forcing=0.0)
+    sampled, _ = model.loss(batch, teacher_forcing=0.0)
     sampled.backward()
     assert not torch.allclose(full, sampled)
 
@@ -164,8 +175,9 @@ def test_flops_from_layer_shapes_match_torch_flop_counter(attention):
     src = torch.randint(4, 300, (B, S))
     lens, mask = torch.full((B,), S), torch.ones(B, S, dtype=torch.bool)
     tgt = torch.randint(4, 400, (B, T))
+    batch = Batch(src, lens, mask, tgt, tgt, torch.ones(B, T, dtype=torch.bool), B * T, torch.arange(B))
     with FlopCounterMode(display=False) as counter:
-        loss, _ = model.loss(src, lens, mask, tgt, tgt, torch.ones(B, T, dtype=torch.bool))
+        loss, _ = model.loss(batch)
         loss.backward()
     expected = train_step_flops(model, B * S, B * T, B)
     assert expected == pytest.approx(counter.get_total_flops(), rel=0.03)
@@ -178,10 +190,10 @@ def test_loss_equals_pytorch_cross_entropy(smoothing):
 
     torch.manual_seed(0)
     model = build_model(small_cfg(), V_SRC, V_TGT).eval()
-    src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch()
-    loss, nll = model.loss(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask, label_smoothing=smoothing)
-    logits = model.output(model(src, src_lens, src_mask, tgt_in)[0][tgt_mask])
-    gold = tgt_out[tgt_mask]
+    batch = random_batch()
+    loss, nll = model.loss(batch, label_smoothing=smoothing)
+    logits = model.output(model(batch)[0][batch.tgt_mask])
+    gold = batch.tgt_out[batch.tgt_mask]
     torch.testing.assert_close(
         loss, F.cross_entropy(logits, gold, reduction="sum", label_smoothing=smoothing)
     )
@@ -242,7 +254,7 @@ def test_recurrent_weights_are_cast_once_per_batch_under_autocast():
     w_hh = model.decoder.layers[0].w_hh
 
     def weight_copies(T: int) -> int:
-        src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask = random_batch(T=T)
+        batch = random_batch(T=T)
         copies: set[int] = set()
 
         def pack(t):
@@ -254,7 +266,7 @@ def test_recurrent_weights_are_cast_once_per_batch_under_autocast():
             torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
             torch.autocast("cpu", torch.bfloat16),
         ):
-            loss, _ = model.loss(src, src_lens, src_mask, tgt_in, tgt_out, tgt_mask)
+            loss, _ = model.loss(batch)
         loss.backward()
         return len(copies)
 

@@ -9,8 +9,17 @@ import pytest
 import torch
 from clihelpers import write_corpus
 
-from mt.config import DataConfig, ModelConfig, OptimConfig, TokenizerConfig, TrainConfig, TrainerConfig
+from mt.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    TokenizerConfig,
+    TrainConfig,
+    TrainerConfig,
+    validate_train,
+)
 from mt.data.pipeline import prepare_data
+from mt.errors import ConfigError
 from mt.models.seq2seq import build_model
 from mt.training.schedule import Budget, InverseSqrt, Plateau, build_schedule
 from mt.training.trainer import Trainer
@@ -71,16 +80,68 @@ def test_inverse_sqrt_and_plateau_values_and_state():
     assert lr_of(opt) == pytest.approx(0.25)
     s.step_update(15)  # step 16: sqrt(4 / 16)
     assert lr_of(opt) == pytest.approx(0.5)
-    p = Plateau(opt, base_lr=1.0, min_lr=0.3, factor=0.5, patience=1)
+    p = Plateau(opt, base_lr=1.0, min_lr=0.3, factor=0.5, patience=2)
     for score in (10.0, 9.0, 9.5):  # two validations without a better score -> halve
         p.valid_update(score)
     assert lr_of(opt) == pytest.approx(0.5)
     state = p.state_dict()
-    q = Plateau(optimizer(), base_lr=1.0, min_lr=0.3, factor=0.5, patience=1)
+    q = Plateau(optimizer(), base_lr=1.0, min_lr=0.3, factor=0.5, patience=2)
     q.load_state_dict(state)
     for score in (8.0, 8.0):
         q.valid_update(score)
     assert q.lr == pytest.approx(0.3)  # 0.25 floored at min_lr
+
+
+# Validation scores: a new best, then three in a row without improvement (an equal score is
+# no improvement), a new best, then three more without.
+SCORES = [10.0, 12.0, 11.0, 12.0, 9.0, 13.0, 13.0, 12.5, 12.9]
+ACTS_AT = [4, 8]  # indices of the third validation in a row without improvement
+
+
+def test_plateau_acts_after_patience_validations_without_improvement():
+    """patience N: the rate decays on the N-th validation in a row without a better score."""
+    opt = optimizer()
+    s = Plateau(opt, base_lr=1.0, min_lr=0.0, factor=0.5, patience=3)
+    decayed = []
+    for i, score in enumerate(SCORES):
+        before = s.lr
+        s.valid_update(score)
+        if s.lr < before:
+            decayed.append(i)
+    assert decayed == ACTS_AT
+    assert lr_of(opt) == pytest.approx(0.25)
+    s1 = Plateau(optimizer(), base_lr=1.0, min_lr=0.0, factor=0.5, patience=1)
+    for score in (5.0, 4.0):  # patience 1: the first validation without improvement decays
+        s1.valid_update(score)
+    assert s1.lr == pytest.approx(0.5)
+
+
+def test_plateau_patience_must_be_at_least_one():
+    with pytest.raises(ValueError, match="at least 1"):
+        Plateau(optimizer(), base_lr=1.0, min_lr=0.0, factor=0.5, patience=0)
+    cfg = TrainConfig()
+    cfg.optim.plateau_patience = 0
+    with pytest.raises(ConfigError, match="optim.plateau_patience"):
+        validate_train(cfg)
+
+
+def test_early_stopping_and_plateau_count_patience_alike(tmp_path: Path, monkeypatch):
+    """The trainer's early stopping and the plateau schedule, both with patience 3, see the same
+    validation scores and act on the same validation: the third in a row without improvement."""
+    trainer = tiny_trainer(
+        tmp_path, OptimConfig(schedule="plateau", plateau_patience=3), early_stopping_patience=3
+    )
+    scores = iter(SCORES)
+    monkeypatch.setattr("mt.training.validation.quick_bleu", lambda hyps, refs: (next(scores), 0.0))
+    stops, decays = [], []
+    for i in range(len(SCORES)):
+        lr = trainer.schedule.lr
+        if trainer.validate():
+            stops.append(i)
+        if trainer.schedule.lr < lr:
+            decays.append(i)
+    assert decays == ACTS_AT
+    assert stops[0] == ACTS_AT[0]  # the run would stop there
 
 
 def test_build_schedule_names():
@@ -91,6 +152,21 @@ def test_build_schedule_names():
         build_schedule(optimizer(), OptimConfig(schedule="cosine"))
 
 
+def tiny_trainer(tmp_path: Path, optim: OptimConfig, **trainer: object) -> Trainer:
+    """A Trainer on a tiny local corpus with a tiny model, CPU, fp32, without progress or plots."""
+    files = write_corpus(tmp_path, None)
+    cfg = TrainConfig(
+        data=DataConfig(source="local", files=files, cache_dir=str(tmp_path / "cache"), batch_tokens=300),
+        tokenizer=TokenizerConfig(vocab_size=60),
+        model=ModelConfig(emb_size=16, enc_hidden=16, dec_hidden=32),
+        optim=optim,
+        trainer=TrainerConfig(progress=False, precision="fp32", plot_sentences=[], **trainer),  # type: ignore[arg-type]
+    )
+    data = prepare_data(cfg.data, cfg.tokenizer)
+    model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
+    return Trainer(cfg, model, data, tmp_path / "run", torch.device("cpu"), resolved_config={"model": {}})
+
+
 @pytest.mark.parametrize(
     ("max_steps", "max_epochs", "max_minutes"),
     [(12, 50, 0.0), (0, 3, 0.0), (0, 100_000, 0.03)],
@@ -99,25 +175,14 @@ def test_trainer_decays_over_its_own_limits(tmp_path: Path, max_steps, max_epoch
     """The trainer hands the budget schedule its step limit (max_steps, or max_epochs times
     the batches of an epoch, the smaller) and its time limit: the rate falls linearly and
     reaches its floor when training stops."""
-    files = write_corpus(tmp_path, None)
-    cfg = TrainConfig(
-        data=DataConfig(source="local", files=files, cache_dir=str(tmp_path / "cache"), batch_tokens=300),
-        tokenizer=TokenizerConfig(vocab_size=60),
-        model=ModelConfig(emb_size=16, enc_hidden=16, dec_hidden=32),
-        optim=OptimConfig(schedule="budget", lr=1e-2, min_lr=0.0),
-        trainer=TrainerConfig(
-            max_steps=max_steps,
-            max_epochs=max_epochs,
-            max_minutes=max_minutes,
-            val_every=1000,
-            progress=False,
-            precision="fp32",
-            plot_sentences=[],
-        ),  # fmt: skip
+    trainer = tiny_trainer(
+        tmp_path,
+        OptimConfig(schedule="budget", lr=1e-2, min_lr=0.0),
+        max_steps=max_steps,
+        max_epochs=max_epochs,
+        max_minutes=max_minutes,
+        val_every=1000,
     )
-    data = prepare_data(cfg.data, cfg.tokenizer)
-    model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
-    trainer = Trainer(cfg, model, data, tmp_path / "run", torch.device("cpu"), resolved_config={"model": {}})
     sched = trainer.schedule
     assert isinstance(sched, Budget)
     epoch_steps = len(trainer.sampler)

@@ -187,6 +187,42 @@ def test_hub_unreachable_name_is_a_clear_error() -> None:
         load_parallel(DataConfig(source="hub", hub_name="no-such-owner/no-such-dataset"))
 
 
+def _load_dataset_raises(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    def load_dataset(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+
+
+def test_hub_missing_dataset_says_what_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets.exceptions import DatasetNotFoundError
+
+    _load_dataset_raises(monkeypatch, DatasetNotFoundError("Dataset 'me/gone' doesn't exist on the Hub"))
+    with pytest.raises(DataError) as exc:
+        load_parallel(DataConfig(source="hub", hub_name="me/gone"))
+    msg = str(exc.value)
+    assert "could not load hub dataset 'me/gone'" in msg and "doesn't exist on the Hub" in msg
+    assert "does not exist or is not accessible" in msg and "data.hub_name" in msg
+
+
+def test_hub_unreachable_says_how_to_work_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    _load_dataset_raises(monkeypatch, ConnectionError("Couldn't reach 'me/there' on the Hub (ConnectError)"))
+    with pytest.raises(DataError) as exc:
+        load_parallel(DataConfig(source="hub", hub_name="me/there"))
+    msg = str(exc.value)
+    assert "could not reach the HuggingFace hub" in msg and "HF_HUB_OFFLINE=1" in msg
+
+
+def test_hub_errors_of_another_kind_are_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in a loader (or any error that is not "missing" or "unreachable") keeps its type
+    and traceback instead of becoming a data-error message."""
+    bug = RuntimeError("a bug inside the loader")
+    _load_dataset_raises(monkeypatch, bug)
+    with pytest.raises(RuntimeError) as exc:
+        load_parallel(DataConfig(source="hub", hub_name="me/buggy"))
+    assert exc.value is bug
+
+
 def test_map_hub_splits() -> None:
     assert map_hub_splits(["train", "dev", "test"], {}) == {
         "train": "train",
@@ -265,7 +301,7 @@ def test_multi30k_download(fake_multi30k: Path, tmp_path: Path, monkeypatch) -> 
     assert len(load_parallel(DataConfig())["test_2017_flickr"]) == 2
 
 
-def test_multi30k_download_is_atomic(tmp_path: Path, monkeypatch) -> None:
+def test_multi30k_download_is_atomic(tmp_path: Path) -> None:
     src = tmp_path / "not_gzip"
     src.write_text("<html>rate limited</html>")
     dest = tmp_path / "out" / "train.de.gz"

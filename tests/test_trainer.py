@@ -97,3 +97,37 @@ def test_time_breakdown_adds_up_with_a_final_validation(trainer: Trainer):
     b = time_breakdown(p)
     assert b["other_seconds"] == pytest.approx(p.train_seconds - p.step_seconds - p.valid_seconds, abs=0.06)
     assert 0.0 <= b["other_fraction"] < 1.0
+
+
+def test_a_skipped_update_does_not_repeat_the_step_cadence(trainer: Trainer):
+    """A skipped (non-finite) update leaves the step where it was: validation, checkpoints and
+    logging run once per step, not again for every batch skipped at that step."""
+    t = trainer.cfg.trainer
+    t.max_steps, t.val_every, t.checkpoint_every, t.keep_last = 12, 5, 3, 10
+    # step -> updates skipped there: the first update, and right after a checkpoint and a validation
+    skips = {0: 1, 3: 1, 5: 2}
+    real = trainer._update
+
+    def update(batch, n_tokens=None):
+        if skips.get(trainer.progress.step, 0):
+            skips[trainer.progress.step] -= 1
+            return math.nan, math.nan, False
+        return real(batch, n_tokens)
+
+    trainer._update = update  # type: ignore[method-assign]
+    saved: list[int] = []
+    real_save = trainer.save
+
+    def save(best: bool = False) -> None:
+        saved.append(trainer.progress.step)
+        real_save(best)
+
+    trainer.save = save  # type: ignore[method-assign]
+    p = trainer.fit()
+    assert not any(skips.values())  # every planned skip happened
+    assert p.step == 12
+    assert [h["step"] for h in p.history] == [5, 10, 12]  # one record per validation step
+    assert [s for s in saved if s < 12] == [3, 5, 6, 9, 10]  # each checkpoint written once
+    assert sorted(f.name for f in trainer.ckpt_dir.glob("step_*.pt")) == [
+        f"step_{s:08d}.pt" for s in (3, 6, 9, 12)
+    ]

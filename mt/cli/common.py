@@ -37,11 +37,12 @@ def record_swept_keys(argv: list[str]) -> None:
     """Remember which command-line overrides are sweeps (`seed=1,2,3`, `model/attention=a,b`) in
     the environment, which launched jobs inherit, so that job directories name only those."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
 
     args = [a for a in argv if "=" in a and not a.startswith("-")]
     try:
         overrides = OverridesParser.create().parse_overrides(args)
-    except Exception:  # Hydra itself reports malformed overrides
+    except OverrideParseException:  # Hydra itself reports malformed overrides
         return
     keys = [
         o.key_or_group for o in overrides if o.is_sweep_override() and not o.key_or_group.startswith("hydra")
@@ -148,19 +149,24 @@ def preflight(config_name: str, argv: list[str]) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
 
     overrides = [a for a in argv if "=" in a and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
         if any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(overrides)):
             return
-    except Exception:
+    except OverrideParseException:
         pass  # a malformed override: compose below reports it
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             try:
                 compose(config_name, overrides=overrides)
-            except Exception as e:
+            # The user's: an override that does not parse, an unknown key or group option
+            # (MissingConfigException is a ConfigCompositionException), a value of the wrong
+            # type. Anything else (a broken plugin, a bug) keeps its traceback.
+            except (ConfigCompositionException, OverrideParseException, OmegaConfBaseException) as e:
                 reference = compose(config_name)
                 print(f"error: {explain_override_error(e, overrides, reference)}", file=sys.stderr)
                 sys.exit(2)

@@ -3,6 +3,7 @@ them with sacreBLEU and tokenized lowercased BLEU, and save outputs and alignmen
 
     mt-evaluate checkpoint=runs/de-en/default/DATE/checkpoints/best.pt
     mt-evaluate checkpoint=... beam_size=1 splits=[test_2016_flickr]
+    mt-evaluate checkpoint=... max_output_tokens=200 max_rss_mb=4000
 """
 
 from __future__ import annotations
@@ -26,16 +27,14 @@ log = logging.getLogger("mt.evaluate")
 
 def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     """Library entry: score the checkpoint's test splits into `out_dir`; returns the results."""
-    from mt.config import DEFAULT_MAX_RSS_MB
     from mt.data.pipeline import prepare_data
     from mt.evaluation.evaluate import evaluate_splits
     from mt.evaluation.metrics import summary_line
     from mt.io import write_json
     from mt.runtime import resolve_device, tune_allocator
-    from mt.search.translate import SearchConfig
+    from mt.search.base import SearchConfig
     from mt.training.checkpoint import describe, load_model
 
-    tune_allocator(DEFAULT_MAX_RSS_MB)
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     t = loaded.config.trainer
@@ -45,9 +44,11 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
         length_penalty=t.length_penalty if cfg.length_penalty is None else cfg.length_penalty,
         max_len_a=t.max_len_a if cfg.max_len_a is None else cfg.max_len_a,
         max_len_b=t.max_len_b if cfg.max_len_b is None else cfg.max_len_b,
+        max_output_tokens=t.max_output_tokens if cfg.max_output_tokens is None else cfg.max_output_tokens,
         precision=t.precision if cfg.precision is None else cfg.precision,
     )
     validate_search(cfg)
+    tune_allocator(cfg.max_rss_mb)  # once validated (that needs the run's settings), before decoding
     data_cfg = loaded.config.data
     if cfg.data_dir:
         data_cfg = dataclasses.replace(data_cfg, data_dir=cfg.data_dir)
@@ -57,7 +58,9 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     unknown = [s for s in splits if s not in available]
     if unknown:
         raise ConfigError(f"config error at `splits`: {unknown} not in this data; choose from {available}")
-    search = SearchConfig(cfg.beam_size, 1, cfg.length_penalty, cfg.max_len_a, cfg.max_len_b, cfg.precision)
+    search = SearchConfig(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, max_len_a=cfg.max_len_a,
+                          max_len_b=cfg.max_len_b, precision=cfg.precision,
+                          max_output_tokens=cfg.max_output_tokens)  # fmt: skip
     scores = evaluate_splits(loaded.model, data, data_cfg, splits, search, device, out_dir, data_cfg.tgt_lang,
                              plot_sentences=list(cfg.plot_sentences))  # fmt: skip
     results = {"checkpoint": str(cfg.checkpoint), "model": describe(loaded), "test": scores}

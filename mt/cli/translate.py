@@ -2,12 +2,13 @@
 
     echo "Ein Hund rennt." | mt-translate checkpoint=RUN/checkpoints/best.pt
     mt-translate checkpoint=... input=in.de output=out.en beam_size=5 n_best=3 +attention=true
+    mt-translate checkpoint=... max_output_tokens=100 max_rss_mb=4000
 
 Empty input lines give empty output lines. Inputs longer than `max_src_len` subwords are
-cut (a warning says which), so output length stays capped. With n_best > 1 each line holds
-the n hypotheses, best first, separated by tabs. `+attention=true` writes the attention
-matrices as JSON lines next to the output (OUTPUT.attention.jsonl, or
-translate.attention.jsonl for standard output).
+cut (a warning says which), and no output is longer than `max_output_tokens` (EOS included).
+With n_best > 1 each line holds the n hypotheses, best first, separated by tabs.
+`+attention=true` writes the attention matrices as JSON lines next to the output
+(OUTPUT.attention.jsonl, or translate.attention.jsonl for standard output).
 """
 
 from __future__ import annotations
@@ -44,15 +45,15 @@ def read_input(path: str | None) -> list[str]:
 
 def translate(cfg: TranslateConfig) -> int:
     """Library entry: translate cfg.input to cfg.output; returns the number of lines."""
-    from mt.config import DEFAULT_MAX_RSS_MB
     from mt.data.tokenizer import EOS_ID
     from mt.io import atomic_write_bytes
     from mt.runtime import resolve_device, tune_allocator
-    from mt.search.translate import SearchConfig, translate_ids
+    from mt.search.base import SearchConfig
+    from mt.search.translate import translate_ids
     from mt.training.checkpoint import load_model
 
     validate_search(cfg)
-    tune_allocator(DEFAULT_MAX_RSS_MB)
+    tune_allocator(cfg.max_rss_mb)
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     tok = loaded.tokenizer
@@ -65,9 +66,9 @@ def translate(cfg: TranslateConfig) -> int:
                 "input line %d has %d subwords; cut to max_src_len=%d", i + 1, len(src), cfg.max_src_len
             )
             ids[k] = src[: cfg.max_src_len - 1] + [EOS_ID]
-    search = SearchConfig(
-        cfg.beam_size, cfg.n_best, cfg.length_penalty, cfg.max_len_a, cfg.max_len_b, cfg.precision
-    )
+    search = SearchConfig(beam_size=cfg.beam_size, n_best=cfg.n_best, length_penalty=cfg.length_penalty,
+                          max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, precision=cfg.precision,
+                          max_output_tokens=cfg.max_output_tokens)  # fmt: skip
     t0 = time.perf_counter()
     hyps = translate_ids(loaded.model, ids, search, device, batch_sentences=cfg.batch_sentences)
     seconds = time.perf_counter() - t0

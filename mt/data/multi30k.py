@@ -85,7 +85,7 @@ def download(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
             if dest.suffix == ".gz" and f.read(2) != b"\x1f\x8b":
                 raise OSError(f"{url} did not return a gzip file")
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException:  # any exit, Ctrl-C included: remove the partial file, then re-raise
         Path(tmp).unlink(missing_ok=True)
         raise
 

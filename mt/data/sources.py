@@ -25,6 +25,7 @@ from pathlib import Path
 
 import datasets
 from datasets import Dataset, DatasetDict, Features, Value
+from huggingface_hub.utils import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from mt.config import DataConfig, validate_data
 from mt.data import multi30k
@@ -143,8 +144,11 @@ def _load_local(cfg: DataConfig) -> DatasetDict:
 
 
 def _open_hub(cfg: DataConfig) -> DatasetDict:
+    """The hub dataset (or local folder) of ``cfg``; a missing or unreachable one is a DataError
+    saying what to check, any other error propagates."""
     assert cfg.hub_name
     local = resolve_input(cfg.hub_name)
+    what = f"hub dataset {cfg.hub_name!r} (config {cfg.hub_config!r}, revision {cfg.hub_revision!r})"
     try:
         if local.is_dir() and (local / "dataset_dict.json").is_file():
             return datasets.load_from_disk(str(local))
@@ -152,12 +156,20 @@ def _open_hub(cfg: DataConfig) -> DatasetDict:
             return DatasetDict({"train": datasets.load_from_disk(str(local))})
         name = str(local) if local.is_dir() else cfg.hub_name
         loaded = datasets.load_dataset(name, cfg.hub_config, revision=cfg.hub_revision)
-    except Exception as e:
+    # datasets raises DatasetNotFoundError (a FileNotFoundError) for a dataset or revision that
+    # does not exist, is gated or private, DataFilesNotFoundError for a folder without data files
+    except (FileNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as e:
+        raise DataFileNotFoundError(
+            f"could not load {what}: it does not exist or is not accessible ({type(e).__name__}: {e}). "
+            f"Check data.hub_name (OWNER/NAME on huggingface.co, or a local folder of data files), "
+            f"data.hub_config and data.hub_revision; a gated or private dataset needs `hf auth login`."
+        ) from e
+    # ... and a ConnectionError when the hub cannot be reached (offline included)
+    except (ConnectionError, TimeoutError, HfHubHTTPError) as e:
         raise DataError(
-            f"could not load hub dataset {cfg.hub_name!r} (config {cfg.hub_config!r}, revision "
-            f"{cfg.hub_revision!r}): {type(e).__name__}: {e}. Check data.hub_name / data.hub_config; "
-            f"without network, use a dataset already in the HuggingFace cache (HF_HUB_OFFLINE=1) or "
-            f"point data.hub_name at a local folder of data files."
+            f"could not load {what}: could not reach the HuggingFace hub ({type(e).__name__}: {e}). "
+            f"Check the network; without one, use a dataset already in the HuggingFace cache "
+            f"(HF_HUB_OFFLINE=1) or point data.hub_name at a local folder of data files."
         ) from e
     if not isinstance(loaded, DatasetDict):
         raise DataError(f"hub dataset {cfg.hub_name!r} did not load as a set of splits; got {type(loaded)}")

@@ -12,10 +12,11 @@ import torch
 from mt.data.pipeline import PreparedData
 from mt.evaluation.metrics import score_corpus, summary_line
 from mt.evaluation.plots import alignment_figure, save_figure
+from mt.evaluation.tensorboard import TensorBoard
 from mt.io import write_lines
 from mt.models.seq2seq import Seq2Seq
-from mt.search.translate import SearchConfig, translate_split
-from mt.training.tensorboard import TensorBoard
+from mt.search.base import SearchConfig
+from mt.search.translate import translate_split
 
 log = logging.getLogger("mt.eval")
 
@@ -47,7 +48,8 @@ def evaluate_splits(
         refs = list(data.text[split]["tgt"])
         scores = score_corpus(outputs, refs, tgt_lang)
         scores["search"] = {"beam_size": search.beam_size, "length_penalty": search.length_penalty,
-                            "max_len_a": search.max_len_a, "max_len_b": search.max_len_b}  # fmt: skip
+                            "max_len_a": search.max_len_a, "max_len_b": search.max_len_b,
+                            "max_output_tokens": search.max_output_tokens}  # fmt: skip
         scores["sentences"] = len(outputs)
         scores["decode_seconds"] = round(seconds, 2)
         results[split] = scores

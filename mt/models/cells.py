@@ -1,9 +1,9 @@
-"""One time step of a GRU or LSTM layer whose input projection is computed by the caller.
+"""The weights of a decoder GRU or LSTM layer whose input projection is computed by the caller.
 
 The decoder projects the embeddings of every target position in one matrix multiply
 before its time loop; only the recurrent part (and the input-feeding part) is left per
-step. These functions are that per-step part, with PyTorch's gate layout and equations
-(the same as ``torch.nn.GRUCell`` / ``torch.nn.LSTMCell``).
+step: ``mt.models.kernels.gru_step`` / ``lstm_step``, with PyTorch's gate layout and
+equations (the same as ``torch.nn.GRUCell`` / ``torch.nn.LSTMCell``).
 """
 
 from __future__ import annotations
@@ -13,31 +13,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from mt.models.kernels import gru_step, lstm_step
+
 GATES = {"gru": 3, "lstm": 4}
-
-
-def gru_step(gx: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
-    """gx (B, 3H) input projection incl. bias, h (B, H) -> new h (B, H)."""
-    # F.linear on the parameter itself (not a view such as w_hh.t()): autocast caches its
-    # bf16 copy for the whole decoder loop instead of casting and saving it once per step.
-    gh = nn.functional.linear(h, w_hh, b_hh)  # (B, 3H)
-    H = h.size(1)
-    rz = torch.sigmoid(gx[:, : 2 * H] + gh[:, : 2 * H])
-    r, z = rz[:, :H], rz[:, H:]
-    n = torch.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
-    return n + z * (h - n)
-
-
-def lstm_step(gx: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
-    """gx (B, 4H) input projection incl. bias, h, c (B, H) -> new h, c (B, H)."""
-    gates = gx + nn.functional.linear(h, w_hh, b_hh)  # (B, 4H), see gru_step
-    H = h.size(1)
-    i = torch.sigmoid(gates[:, :H])
-    f = torch.sigmoid(gates[:, H : 2 * H])
-    g = torch.tanh(gates[:, 2 * H : 3 * H])
-    o = torch.sigmoid(gates[:, 3 * H :])
-    c = f * c + i * g
-    return o * torch.tanh(c), c
 
 
 class RecurrentLayer(nn.Module):

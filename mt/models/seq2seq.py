@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +13,9 @@ from mt.models.attention import build_attention
 from mt.models.decoder import Decoder, DecoderState, EncoderContext
 from mt.models.encoder import Bridge, Encoder
 from mt.models.loss import output_cross_entropy
+
+if TYPE_CHECKING:
+    from mt.data.collate import Batch
 
 log = logging.getLogger("mt.model")
 
@@ -47,37 +50,25 @@ class Seq2Seq(nn.Module):
         return EncoderContext(memory, keys, src_mask), self.decoder.init_state(h0, c0)
 
     def forward(
-        self,
-        src: Tensor,
-        src_lens: Tensor,
-        src_mask: Tensor,
-        tgt_in: Tensor,
-        return_attention: bool = False,
-        teacher_forcing: float = 1.0,
+        self, batch: Batch, return_attention: bool = False, teacher_forcing: float = 1.0
     ) -> tuple[Tensor, Tensor | None]:
-        """Teacher-forced features (B, T, H) and optionally attention (B, T, S)."""
-        ctx, state = self.encode(src, src_lens, src_mask)
-        return self.decoder(tgt_in, state, ctx, return_attention, teacher_forcing, self.output)
+        """Teacher-forced features (B, T, H) and optionally attention (B, T, S) of a batch with targets."""
+        if batch.tgt_in is None:
+            raise ValueError("teacher-forced decoding needs a batch with targets (collate with tgt_ids)")
+        ctx, state = self.encode(batch.src, batch.src_lens, batch.src_mask)
+        return self.decoder(batch.tgt_in, state, ctx, return_attention, teacher_forcing, self.output)
 
     def loss(
-        self,
-        src: Tensor,
-        src_lens: Tensor,
-        src_mask: Tensor,
-        tgt_in: Tensor,
-        tgt_out: Tensor,
-        tgt_mask: Tensor,
-        label_smoothing: float = 0.0,
-        teacher_forcing: float = 1.0,
+        self, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0
     ) -> tuple[Tensor, Tensor]:
         """Summed cross-entropy over real target tokens -> (loss_sum, nll_sum), both scalars.
 
         The output layer runs once, over the real (unpadded) positions only (see
         `mt.models.loss` for how the loss keeps its memory bounded).
         """
-        features, _ = self.forward(src, src_lens, src_mask, tgt_in, teacher_forcing=teacher_forcing)
-        loss, nll = output_cross_entropy(features[tgt_mask], self.output, tgt_out[tgt_mask], label_smoothing)
-        return loss, nll
+        features, _ = self.forward(batch, teacher_forcing=teacher_forcing)  # (B, T, H)
+        mask = batch.tgt_mask  # (B, T)
+        return output_cross_entropy(features[mask], self.output, batch.tgt_out[mask], label_smoothing)
 
     def num_parameters(self, embeddings: bool = True) -> int:
         """Number of distinct trainable parameters (optionally without embedding tables)."""

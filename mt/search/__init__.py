@@ -1,4 +1,3 @@
-"""Decoding a `Batch` with a `SearchConfig`: greedy and batched beam search, and translating
-whole splits or lists of sentences in input order.
-Entry points: `translate.translate_split`, `translate.translate_ids`.
-"""
+"""Decoding a `Batch` with a `SearchConfig` (base.py): greedy_search (greedy.py) and batched
+beam_search (beam.py), and translating whole splits or lists of sentences in input order
+(translate.py: translate_split, translate_ids)."""

@@ -1,124 +1,28 @@
-"""Batched greedy and beam search over a Seq2Seq model.
+"""Batched beam search over a Seq2Seq model, and reading its hypotheses back.
 
-Both work on a whole batch of sentences at once: each step is a handful of tensor
-operations over every live hypothesis, with no Python loop over sentences. Sentences
-that are done leave the batch (their rows are dropped from the encoder context and the
-decoder state), so they stop costing compute. Both return, per sentence, hypotheses with
-token ids, a score and the attention matrix that produced them.
+The whole batch of sentences is decoded at once: each step is a handful of tensor operations
+over every live hypothesis, with no Python loop over sentences. Sentences that are done leave
+the batch (their rows are dropped from the encoder context and the decoder state), so they
+stop costing compute. Per sentence it returns the n best hypotheses with token ids, a score
+and the attention matrix that produced them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from mt.data.collate import Batch
+from mt.data.tokenizer import BOS_ID, EOS_ID
 from mt.models.seq2seq import Seq2Seq
-
-
-@dataclass
-class Hypothesis:
-    """One output: ids without BOS/EOS, its score, and attention (len(ids) [+1 for EOS], S)."""
-
-    tokens: list[int]
-    score: float
-    attention: Tensor  # (T_out, S_real) float32 on CPU; row i = weights when emitting output i
-    finished: bool  # ended with EOS (False when cut at the length limit)
-
-
-# Hard cap on output length (incl. EOS), whatever the source length: a pathological input
-# (say a 100,000-character line) must not turn into tens of thousands of decoder steps.
-MAX_OUTPUT_TOKENS = 400
-
-
-def max_lengths(src_lens: Tensor, a: float, b: int) -> Tensor:
-    """Per-sentence output length limit (incl. EOS): ceil(a * |src| + b), in [1, MAX_OUTPUT_TOKENS]."""
-    return torch.clamp(torch.ceil(src_lens.float() * a + b).long(), min=1, max=MAX_OUTPUT_TOKENS)
-
-
-def length_penalty(length: Tensor, alpha: float) -> Tensor:
-    """GNMT length penalty ((5 + len) / 6) ** alpha (Wu et al., 2016)."""
-    return ((5.0 + length.float()) / 6.0) ** alpha
+from mt.search.base import Hypothesis, SearchConfig, length_penalty, max_lengths
 
 
 @torch.no_grad()
-def greedy_search(
-    model: Seq2Seq,
-    src: Tensor,
-    src_lens: Tensor,
-    src_mask: Tensor,
-    bos: int,
-    eos: int,
-    max_len_a: float = 1.5,
-    max_len_b: int = 10,
-) -> list[Hypothesis]:
-    """Greedy decoding of a batch: src (B, S) -> one hypothesis per sentence, in order.
-
-    Score = sum of log-probabilities of the chosen tokens.
-    """
-    B, S = src.shape
-    device = src.device
-    ctx, state = model.encode(src, src_lens, src_mask)
-    limit = max_lengths(src_lens, max_len_a, max_len_b).to(device)  # (B,)
-    T = int(limit.max())
-    out_tokens = torch.full((B, T), eos, dtype=torch.long, device=device)
-    out_att = torch.zeros(B, T, S, device=device)
-    scores = torch.zeros(B, device=device)
-    lengths = torch.zeros(B, dtype=torch.long, device=device)
-    ended = torch.zeros(B, dtype=torch.bool, device=device)
-    alive = torch.arange(B, device=device)  # original rows still decoding
-    prev = torch.full((B,), bos, dtype=torch.long, device=device)
-    for t in range(T):
-        feats, weights, state = model.decoder.step(prev, state, ctx)  # (n, H), (n, S)
-        logp = F.log_softmax(model.output(feats).float(), dim=-1)  # (n, V)
-        best, tok = logp.max(dim=-1)  # (n,)
-        out_tokens[alive, t] = tok
-        out_att[alive, t] = weights.float()
-        scores[alive] += best
-        is_eos = tok == eos
-        stop = is_eos | (t + 1 >= limit[alive])
-        if stop.any():
-            done = alive[stop]
-            lengths[done] = t + 1
-            ended[done] = is_eos[stop]
-            keep = (~stop).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                break
-            alive, tok = alive[keep], tok[keep]
-            state, ctx = state.select(keep), ctx.select(keep)
-        prev = tok
-    return _collect_greedy(out_tokens, out_att, scores, lengths, ended, src_lens)
-
-
-def _collect_greedy(
-    tokens: Tensor, att: Tensor, scores: Tensor, lengths: Tensor, ended: Tensor, src_lens: Tensor
-) -> list[Hypothesis]:
-    tokens, att, scores, lengths, ended = (x.cpu() for x in (tokens, att, scores, lengths, ended))
-    hyps = []
-    for b in range(tokens.size(0)):
-        n, fin = int(lengths[b]), bool(ended[b])
-        ids = tokens[b, : n - 1 if fin else n].tolist()
-        hyps.append(Hypothesis(ids, float(scores[b]), att[b, :n, : int(src_lens[b])], fin))
-    return hyps
-
-
-@torch.no_grad()
-def beam_search(
-    model: Seq2Seq,
-    src: Tensor,
-    src_lens: Tensor,
-    src_mask: Tensor,
-    bos: int,
-    eos: int,
-    beam_size: int = 5,
-    n_best: int = 1,
-    alpha: float = 1.0,
-    max_len_a: float = 1.5,
-    max_len_b: int = 10,
-) -> list[list[Hypothesis]]:
+def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
     """Batched beam search: src (B, S) -> per sentence its `n_best` hypotheses, best first.
 
     Each step ranks the 2K best continuations of every sentence; those among the top K
@@ -130,22 +34,26 @@ def beam_search(
     Histories are kept as per-step tokens, attention rows and back-pointers, and read back
     once at the end, so a step costs the same whatever the length so far. The first step
     runs on one row per sentence (all K beams start identical).
+
+    Uses `search.beam_size` (K), `n_best`, `length_penalty` (alpha) and the length limit
+    (`max_len_a`, `max_len_b`, `max_output_tokens`); `precision` is the caller's autocast.
     """
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"n_best ({n_best}) must be between 1 and the beam size ({beam_size})")
-    K = beam_size
+    K, n_best, alpha = search.beam_size, search.n_best, search.length_penalty
+    if not 1 <= n_best <= K:
+        raise ValueError(f"n_best ({n_best}) must be between 1 and the beam size ({K})")
+    src, src_lens = batch.src, batch.src_lens
     B, S = src.shape
     device = src.device
     V = model.output.out_features
     if 2 * K > V:
         raise ValueError(f"beam size {K} is too large for a vocabulary of {V}: need 2 * beam <= vocabulary")
-    ctx, state = model.encode(src, src_lens, src_mask)  # one row per sentence until step 0 is done
-    limit = max_lengths(src_lens, max_len_a, max_len_b).to(device)  # (B,)
+    ctx, state = model.encode(src, src_lens, batch.src_mask)  # one row per sentence until step 0 is done
+    limit = max_lengths(src_lens, search).to(device)  # (B,)
     T = int(limit.max())
 
     # History of the live beams, per original sentence and step: the token beam k emitted at
     # step t, the attention row that produced it, and the beam at step t-1 it extends.
-    hist_tok = torch.full((B, K, T), eos, dtype=torch.long, device=device)
+    hist_tok = torch.full((B, K, T), EOS_ID, dtype=torch.long, device=device)
     hist_att = torch.zeros(B, K, T, S, device=device)
     hist_back = torch.zeros(B, K, T, dtype=torch.long, device=device)
     # Each sentence's K best finished hypotheses, as (score, length, last token, its attention
@@ -153,7 +61,7 @@ def beam_search(
     # still decoding moves to `res_*` (indexed by original sentence) when a sentence is done.
     res_score = torch.full((B, K), -math.inf, device=device)  # length-normalised
     res_len = torch.ones(B, K, dtype=torch.long, device=device)
-    res_last = torch.full((B, K), eos, dtype=torch.long, device=device)
+    res_last = torch.full((B, K), EOS_ID, dtype=torch.long, device=device)
     res_last_att = torch.zeros(B, K, S, device=device)
     res_origin = torch.zeros(B, K, dtype=torch.long, device=device)
     res_fin = torch.zeros(B, K, dtype=torch.bool, device=device)
@@ -161,7 +69,7 @@ def beam_search(
 
     alive = torch.arange(B, device=device)  # original rows still decoding
     beam_score = torch.zeros(B, 1, device=device)  # (n, kk): kk = 1 at step 0, then K
-    prev = torch.full((B,), bos, dtype=torch.long, device=device)
+    prev = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
     rank = torch.arange(2 * K, device=device)
     beams = torch.arange(K, device=device)
 
@@ -176,7 +84,7 @@ def beam_search(
         w = weights.float().view(n, kk, S).gather(1, origin[..., None].expand(-1, -1, S))  # (n, 2K, S)
 
         at_limit = (t + 1 >= limit[alive])[:, None]  # (n, 1)
-        is_eos = token == eos
+        is_eos = token == EOS_ID
         finishing = (rank < K) & (is_eos | at_limit) & torch.isfinite(top_score)  # (n, 2K)
         # Merge the finishing candidates into each sentence's pool of K (best normalised score).
         norm = top_score / length_penalty(torch.tensor(t + 1, device=device), alpha)
@@ -231,7 +139,7 @@ def beam_search(
         state = state.select((keep[:, None] * kk + cont_origin).view(-1))
         prev = prev_tok.view(-1)
 
-    tokens, att = _backtrack(hist_tok, hist_att, hist_back, res_len, res_last, res_last_att, res_origin, eos)
+    tokens, att = _backtrack(hist_tok, hist_att, hist_back, res_len, res_last, res_last_att, res_origin)
     return _collect_beams(res_score, tokens, att, res_len, res_fin, src_lens, n_best)
 
 
@@ -243,12 +151,11 @@ def _backtrack(
     last: Tensor,
     last_att: Tensor,
     origin: Tensor,
-    eos: int,
 ) -> tuple[Tensor, Tensor]:
     """Full token ids (B, K, T) and attention (B, K, T, S) of finished hypotheses, read from
     the per-step history by following back-pointers from each one's last step."""
     B, K, T, S = hist_att.shape
-    tokens = torch.full((B, K, T), eos, dtype=torch.long, device=hist_tok.device)
+    tokens = torch.full((B, K, T), EOS_ID, dtype=torch.long, device=hist_tok.device)
     att = torch.zeros(B, K, T, S, device=hist_att.device)
     end = (length - 1).clamp(0, T - 1)  # (B, K) step of the last token
     tokens.scatter_(2, end[..., None], last[..., None])

@@ -3,53 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
 from datasets import Dataset
 
 from mt.data.collate import Batch, collate
 from mt.data.loaders import eval_batch_size, make_eval_loader, restore_order
-from mt.data.tokenizer import BOS_ID, EOS_ID
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast, release_memory
-from mt.search.beam import Hypothesis, beam_search, greedy_search
+from mt.search.base import Hypothesis, SearchConfig
+from mt.search.beam import beam_search
+from mt.search.greedy import greedy_search
 
-
-@dataclass
-class SearchConfig:
-    """How to decode: beam_size 1 is greedy search."""
-
-    beam_size: int = 5
-    n_best: int = 1
-    length_penalty: float = 1.0
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    precision: str = "bf16"
-
-    @classmethod
-    def from_trainer(cls, t: Any, **changes: Any) -> SearchConfig:
-        """The final-evaluation search of a run's trainer settings (`trainer.test_beam_size`, ...)."""
-        search = cls(beam_size=t.test_beam_size, length_penalty=t.length_penalty, max_len_a=t.max_len_a,
-                     max_len_b=t.max_len_b, precision=t.precision)  # fmt: skip
-        return replace(search, **changes)
+__all__ = ["SearchConfig", "decode_batch", "translate_ids", "translate_split"]
 
 
 def decode_batch(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
-    """Decode one batch (already on the model's device) -> per sentence its n-best list."""
-    args = (model, batch.src, batch.src_lens, batch.src_mask, BOS_ID, EOS_ID)
+    """Decode one batch (already on the model's device) -> per sentence its n-best list
+    (greedy search when `search.beam_size` is 1), under `search.precision` autocast."""
     with autocast(batch.src.device, search.precision):
         if search.beam_size == 1:
-            return [[h] for h in greedy_search(*args, max_len_a=search.max_len_a, max_len_b=search.max_len_b)]
-        return beam_search(
-            *args,
-            beam_size=search.beam_size,
-            n_best=search.n_best,
-            alpha=search.length_penalty,
-            max_len_a=search.max_len_a,
-            max_len_b=search.max_len_b,
-        )
+            return [[h] for h in greedy_search(model, batch, search)]
+        return beam_search(model, batch, search)
 
 
 def _decode_batches(

@@ -37,6 +37,8 @@ FORMAT = 1
 COMPATIBLE_SECTIONS = ("model", "tokenizer")
 # Config keys renamed since a checkpoint may have been written: (section, old, new).
 RENAMED_KEYS = [("trainer", "valid_every", "val_every")]
+# Config keys removed since then: (section, or None at the top level, key).
+REMOVED_KEYS = [(None, "extra")]
 
 
 def checkpoint_state(
@@ -131,12 +133,17 @@ def _to_tuple(x: Any) -> Any:
 
 
 def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Bring a checkpoint's stored config up to the current schema's key names."""
+    """Bring a checkpoint's stored config up to the current schema: renamed keys get their new
+    names, removed keys go."""
     config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
     for section, old, new in RENAMED_KEYS:
         part = config.get(section)
         if isinstance(part, dict) and old in part:
             part.setdefault(new, part.pop(old))
+    for section, key in REMOVED_KEYS:
+        part = config if section is None else config.get(section)
+        if isinstance(part, dict):
+            part.pop(key, None)
     return config
 
 

@@ -17,12 +17,15 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from mt.data.collate import Batch
 
 # Rank 0 may prepare data or validate for a long while as the others wait in a collective.
 TIMEOUT = timedelta(minutes=60)
@@ -116,14 +119,16 @@ class LossForward(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Whatever ``model.loss`` returns (looked up at call time)."""
-        return self.model.loss(*args, **kwargs)
+    def forward(
+        self, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0
+    ) -> tuple[Tensor, Tensor]:
+        """``model.loss(batch, ...)`` (looked up at call time): (loss_sum, nll_sum)."""
+        return self.model.loss(batch, label_smoothing=label_smoothing, teacher_forcing=teacher_forcing)
 
 
 def data_parallel(model: nn.Module, device: torch.device) -> nn.parallel.DistributedDataParallel:
-    """Wrap ``model.loss`` in DDP; calling the result computes the loss, and its backward averages
-    gradients over ranks. Rank 0's parameters are copied to every rank here."""
+    """Wrap ``model.loss`` in DDP; calling the result with a ``Batch`` computes the loss, and its
+    backward averages gradients over ranks. Rank 0's parameters are copied to every rank here."""
     return nn.parallel.DistributedDataParallel(
         LossForward(model),
         device_ids=[device.index] if device.type == "cuda" else None,

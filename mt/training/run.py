@@ -21,8 +21,9 @@ from mt.data.tokenizer import Tokenizer
 from mt.errors import ConfigError
 from mt.evaluation.evaluate import evaluate_splits
 from mt.io import atomic_write_text, write_json
+from mt.models.attention import check_attention_name
 from mt.models.seq2seq import Seq2Seq, build_model
-from mt.search.translate import SearchConfig
+from mt.search.base import SearchConfig
 from mt.training.checkpoint import check_compatible, flatten, load_checkpoint, migrate_config
 from mt.training.distributed import DistContext, main_first, rank_seed
 from mt.training.trainer import Progress, Trainer
@@ -58,7 +59,7 @@ def train(
         return {"valid": {"best_greedy_bleu": progress.best_bleu}}
 
     scores = final_evaluation(cfg, model, data, run_dir, device, trainer)
-    results = collect_results(cfg, resolved, trainer, scores, prep_seconds, training_peak_mb, started, device)
+    results = collect_results(resolved, trainer, scores, prep_seconds, training_peak_mb, started, device)
     write_json(run_dir / "results.json", results)
     log_hparams(trainer, resolved, results)
     report_summary(results, run_dir)
@@ -66,8 +67,9 @@ def train(
 
 
 def set_up_process(cfg: TrainConfig, dist: DistContext) -> torch.device:
-    """Check the config, tune the allocator, seed every generator; the device this rank trains on."""
+    """Check the config (the attention name against the registry), tune the allocator, seed every generator; the device this rank trains on."""
     validate_train(cfg)
+    check_attention_name(cfg.model.attention.name)
     runtime.tune_allocator(cfg.trainer.max_rss_mb)
     runtime.seed_everything(cfg.seed)
     device = runtime.resolve_device(cfg.trainer.device)
@@ -129,7 +131,6 @@ def final_evaluation(
 
 
 def collect_results(
-    cfg: TrainConfig,
     resolved: dict[str, Any],
     trainer: Trainer,
     scores: dict[str, Any],

@@ -89,20 +89,27 @@ class Budget(LRSchedule):
 
 
 class Plateau(LRSchedule):
-    """Multiply the rate by `factor` after `patience` validations without a better score."""
+    """Multiply the rate by `factor` on the `patience`-th validation in a row without a better
+    score, then count again from zero.
+
+    The rule of the trainer's early stopping too. PyTorch's ``ReduceLROnPlateau(patience=P)``
+    tolerates P such validations and decays on the next one: our `patience` N is its P = N - 1.
+    """
 
     def __init__(self, optimizer, base_lr: float, min_lr: float, factor: float, patience: int) -> None:
+        if patience < 1:
+            raise ValueError(f"plateau patience must be at least 1, got {patience}")
         super().__init__(optimizer, base_lr, min_lr)
         self.factor, self.patience = factor, patience
         self.best = -math.inf
-        self.bad = 0
+        self.bad = 0  # validations in a row without a better score
 
     def valid_update(self, score: float) -> None:
         if score > self.best:
             self.best, self.bad = score, 0
             return
         self.bad += 1
-        if self.bad > self.patience:
+        if self.bad >= self.patience:
             self.lr = max(self.lr * self.factor, self.min_lr)
             self.bad = 0
             self._apply()

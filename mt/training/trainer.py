@@ -20,17 +20,17 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from mt.data.loaders import int_column, make_train_loader, padding_stats
 from mt.data.pipeline import PreparedData
 from mt.errors import TrainingStopped
-from mt.evaluation.evaluate import plot_hypotheses
-from mt.evaluation.metrics import quick_bleu
+from mt.evaluation.tensorboard import TensorBoard
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast, release_memory
-from mt.search.translate import SearchConfig, translate_split
+from mt.search.base import SearchConfig
 from mt.training.checkpoint import atomic_torch_save, checkpoint_state, set_rng_state
 from mt.training.distributed import DistContext, all_reduce_sum, broadcast_object, data_parallel
 from mt.training.schedule import build_schedule
-from mt.training.tensorboard import TensorBoard
+from mt.training.validation import log_validation, run_validation
 
 log = logging.getLogger("mt.train")
 
@@ -82,8 +82,6 @@ class Trainer:
         self.optimizer = opt_cls(
             model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay
         )
-        from mt.data.loaders import int_column, make_train_loader, padding_stats
-
         self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed,
                                         rank=self.dist.rank, world_size=self.dist.world_size)  # fmt: skip
         self.sampler = self.loader.sampler
@@ -208,23 +206,25 @@ class Trainer:
                     p.step_seconds += time.perf_counter() - t_step
                     p.batch_in_epoch += 1
                     dt = time.perf_counter() - t0
-                    if ok:
+                    window["time"] += dt
+                    # The cadence (logging, validation, checkpoints) follows steps: a skipped
+                    # non-finite update left the step as it was, so it has nothing to run again.
+                    if ok:  # (data-parallel: the same on every rank)
                         window["loss"] += loss_per_token * n_tokens
                         window["tokens"] += n_tokens
                         window["grad_norm"] += grad_norm
                         window["steps"] += 1
-                    window["time"] += dt
-                    bar.update(1)
-                    if p.step % t.log_every == 0 and window["steps"]:
-                        self._log_train(window, bar)
-                        window = dict.fromkeys(window, 0)
-                        window["loss"] = 0.0
-                    if p.step % t.val_every == 0:
-                        p.train_seconds = base_seconds + time.perf_counter() - started
-                        stop_reason = self.validate()
-                    elif t.checkpoint_every and p.step % t.checkpoint_every == 0:
-                        p.train_seconds = base_seconds + time.perf_counter() - started
-                        self.save()
+                        bar.update(1)
+                        if p.step % t.log_every == 0:
+                            self._log_train(window, bar)
+                            window = dict.fromkeys(window, 0)
+                            window["loss"] = 0.0
+                        if p.step % t.val_every == 0:
+                            p.train_seconds = base_seconds + time.perf_counter() - started
+                            stop_reason = self.validate()
+                        elif t.checkpoint_every and p.step % t.checkpoint_every == 0:
+                            p.train_seconds = base_seconds + time.perf_counter() - started
+                            self.save()
                     if not stop_reason and t.max_steps and p.step >= t.max_steps:
                         stop_reason = f"max_steps={t.max_steps}"
                     if not self.dist.enabled:  # (data-parallel: all ranks vote in the next _sync_step)
@@ -275,9 +275,8 @@ class Trainer:
         self.model.train()
         with autocast(self.device, t.precision):
             loss, _ = (self.model.loss if self.ddp is None else self.ddp)(
-                batch.src, batch.src_lens, batch.src_mask, batch.tgt_in, batch.tgt_out, batch.tgt_mask,
-                label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing,
-            )  # fmt: skip
+                batch, label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing
+            )
         world = self.dist.world_size
         if world == 1:
             loss = loss / batch.n_tgt_tokens
@@ -327,29 +326,6 @@ class Trainer:
                 p.step,
             )  # fmt: skip
 
-    # ------------------------------------------------------------------ validation
-    @torch.no_grad()
-    def valid_loss(self) -> float:
-        """Mean per-token NLL of the validation split (teacher forced)."""
-        from mt.data.loaders import make_eval_loader
-
-        self.model.eval()
-        total, tokens = 0.0, 0
-        for batch in make_eval_loader(self._valid_ds(), self.cfg.data):
-            batch = batch.to(self.device)
-            with autocast(self.device, self.cfg.trainer.precision):
-                _, nll = self.model.loss(batch.src, batch.src_lens, batch.src_mask, batch.tgt_in,
-                                         batch.tgt_out, batch.tgt_mask)  # fmt: skip
-            total += float(nll)
-            tokens += batch.n_tgt_tokens
-            release_memory()
-        return total / max(tokens, 1)
-
-    def _valid_ds(self):
-        ds = self.data.encoded["validation"]
-        n = self.cfg.trainer.valid_max_sentences
-        return ds.select(range(min(n, len(ds)))) if n > 0 else ds
-
     def validate(self) -> str:
         """Validation loss, greedy BLEU/chrF, plots, samples; checkpoints; returns a stop reason or ''.
 
@@ -358,16 +334,11 @@ class Trainer:
         """
         t, p = self.cfg.trainer, self.progress
         t0 = time.perf_counter()
-        record = None
+        v, record = None, None
         if self.is_main:
-            ds = self._valid_ds()
-            hyps = translate_split(self.model, ds, self.cfg.data, self.valid_search, self.device)
-            tok = self.data.tokenizer
-            outputs = [tok.decode_tgt(h[0].tokens) for h in hyps]
-            refs = self.data.text["validation"]["tgt"][: len(ds)]
-            bleu, chrf = quick_bleu(outputs, refs)
-            nll = self.valid_loss()
-            record = {"step": p.step, "bleu": bleu, "chrf": chrf, "loss": nll, "ppl": math.exp(min(nll, 50)),
+            v = run_validation(self.model, self.data, self.cfg.data, self.valid_search, self.device,
+                               t.valid_max_sentences)  # fmt: skip
+            record = {"step": p.step, "bleu": v.bleu, "chrf": v.chrf, "loss": v.loss, "ppl": v.ppl,
                       "lr": self.schedule.lr, "minutes": p.train_seconds / 60}  # fmt: skip
         record = broadcast_object(self.dist, record)
         bleu, chrf, nll = record["bleu"], record["chrf"], record["loss"]
@@ -378,19 +349,10 @@ class Trainer:
         else:
             p.bad_validations += 1
         self.schedule.valid_update(bleu)
-        if self.tb:
-            self.tb.scalars(
-                {"valid/bleu": bleu, "valid/chrf": chrf, "valid/loss": nll, "valid/ppl": record["ppl"]},
-                p.step,
+        if self.tb and v is not None:
+            log_validation(
+                self.tb, v, self.data, p.step, t.sample_sentences, list(t.plot_sentences), self.run_dir
             )
-            src_text = self.data.text["validation"]["src"]
-            self.tb.samples(
-                "valid/samples",
-                [(src_text[i], refs[i], outputs[i]) for i in range(min(t.sample_sentences, len(ds)))],
-                p.step,
-            )
-            self._plots(ds, hyps, f"valid_step{p.step:07d}", p.step)
-            self.tb.flush()
         log.info("step %d: valid BLEU %.2f chrF %.2f loss %.3f ppl %.2f%s (%.1fs)", p.step, bleu, chrf, nll,
                  record["ppl"], " *" if improved else "", time.perf_counter() - t0)  # fmt: skip
         p.valid_seconds += time.perf_counter() - t0  # (the checkpoint write itself not included)
@@ -399,11 +361,8 @@ class Trainer:
         # training step needs; without this, the next step grew resident memory past the cap
         # (3166 MiB with a 2600 MiB cap, measured). Once per validation: it costs one step's page faults.
         release_memory(force=bool(self.cfg.trainer.max_rss_mb))
+        # patience N: stop on the N-th validation in a row without a BLEU gain (the rule of
+        # optim.plateau_patience too)
         if t.early_stopping_patience and p.bad_validations >= t.early_stopping_patience:
             return f"early stopping: no BLEU gain in {p.bad_validations} validations"
         return ""
-
-    def _plots(self, ds, hyps, prefix: str, step: int) -> None:
-        plot_hypotheses(self.data.tokenizer, ds, hyps, list(self.cfg.trainer.plot_sentences),
-                        f"validation sentence {{i}}, step {step}", self.run_dir / "plots" / prefix, self.tb,
-                        "attention", step)  # fmt: skip

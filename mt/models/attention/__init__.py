@@ -1,8 +1,10 @@
 """Attention mechanisms for the RNN decoder, chosen by name from a registry.
 
-Each mechanism lives in its own module and registers itself on import; importing this package
-fills :data:`ATTENTION_REGISTRY`. Adding a mechanism is one module here (imported below) plus one
-``mt/configs/model/attention/<name>.yaml``.
+Each mechanism lives in its own module of this package and registers itself with
+``@register("name")``; importing the package imports every module in it (no list to edit), which
+fills :data:`ATTENTION_REGISTRY`. Adding a mechanism is one module here plus one
+``mt/configs/model/attention/<name>.yaml``; the module implements ``score`` and states its cost in
+``score_flops``.
 
 Usage (once per batch, then once per decoder step)::
 
@@ -11,8 +13,23 @@ Usage (once per batch, then once per decoder step)::
     context, weights = attn(query, keys, memory, mask)     # query (B, Hq), mask (B, S) bool
 """
 
-from mt.models.attention import bahdanau, luong_concat, luong_dot, luong_general, scaled_dot  # noqa: F401
 from mt.models.attention.base import Attention, attend, masked_softmax
-from mt.models.attention.registry import ATTENTION_REGISTRY, build_attention, register
+from mt.models.attention.registry import (
+    ATTENTION_REGISTRY,
+    build_attention,
+    check_attention_name,
+    import_submodules,
+    register,
+)
 
-__all__ = ["ATTENTION_REGISTRY", "Attention", "attend", "build_attention", "masked_softmax", "register"]
+MODULES = import_submodules(__name__, __path__)  # every mechanism registers itself on import
+
+__all__ = [
+    "ATTENTION_REGISTRY",
+    "Attention",
+    "attend",
+    "build_attention",
+    "check_attention_name",
+    "masked_softmax",
+    "register",
+]

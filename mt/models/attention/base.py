@@ -39,7 +39,8 @@ def attend(weights: Tensor, values: Tensor) -> Tensor:
 
 
 class Attention(nn.Module, ABC):
-    """Base class of the attention mechanisms; subclasses implement ``score``.
+    """Base class of the attention mechanisms; subclasses implement ``score`` and state its
+    cost in ``score_flops``.
 
     Args:
         query_size: Hq, size of the decoder state that asks the question.
@@ -73,6 +74,18 @@ class Attention(nn.Module, ABC):
     @abstractmethod
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """Energies (B, S) of one query (B, Hq) against keys (B, S, *) from ``precompute_keys``."""
+
+    @abstractmethod
+    def score_flops(self, src_len: float) -> tuple[float, float]:
+        """Forward FLOPs of the energies: (per source token in ``precompute_keys``, per decoder
+        step in ``score`` over ``src_len`` positions). A multiply-add counts 2, so (m, k) @ (k, n) is
+        2mkn; element-wise work is left out."""
+
+    def flops(self, src_len: float) -> tuple[float, float]:
+        """Forward FLOPs (per source token, per target token) of attending over ``src_len``
+        positions: the energies plus the weighted sum of values of size Hk (the encoder output)."""
+        per_source, per_step = self.score_flops(src_len)
+        return per_source, per_step + 2 * src_len * self.key_size  # attend: (1, S) @ (S, Hk)
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Attend from ``query`` over the source.

@@ -3,7 +3,8 @@ Machine Translation" (EMNLP): ``e_j = v^T tanh(W [q; k_j] + b)`` with one matrix
 (A, Hq + Hk).
 
 W's columns split into a query part and a key part, ``W [q; k] = W_q q + W_k k``, so the key
-part is computed once per batch and ``[q; k_j]`` is never built for every pair.
+part is computed once per batch and ``[q; k_j]`` is never built for every pair. The energies
+come from the kernel ``mt.models.kernels.additive_energies``, as Bahdanau's do.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mt.models.attention.bahdanau import additive_energies
 from mt.models.attention.base import Attention
 from mt.models.attention.registry import register
+from mt.models.kernels import additive_energies, additive_keys
 
 
 @register("luong_concat")
@@ -30,12 +31,16 @@ class LuongConcatAttention(Attention):
         self.v = nn.Linear(self.hidden_size, 1, bias=False)
 
     def precompute_keys(self, memory: Tensor) -> Tensor:
-        """``2 (W_k K + b)`` (B, S, A) from the encoder output (B, S, Hk); the 2 is for ``additive_energies``."""
+        """``W_k K + b`` (B, S, A) from the encoder output (B, S, Hk), in the kernel's layout."""
         w_k = self.w.weight[:, self.query_size :]  # (A, Hk)
-        return F.linear(memory, w_k, self.w.bias).mul_(2)
+        return additive_keys(F.linear(memory, w_k, self.w.bias))
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        """Energies (B, S) of query (B, Hq) against keys (B, S, A) from ``precompute_keys``."""
+        """``e_j = v^T tanh(W_q q + W_k k_j + b)`` (B, S) of query (B, Hq) against keys (B, S, A)."""
         w_q = self.w.weight[:, : self.query_size]  # (A, Hq)
-        query2 = F.linear(query, w_q).mul_(2)  # (B, A)
-        return additive_energies(keys, query2, self.v.weight[0])
+        return additive_energies(keys, F.linear(query, w_q), self.v.weight[0])
+
+    def score_flops(self, src_len: float) -> tuple[float, float]:
+        """``W_k K`` once per source token; ``W_q q`` and ``v^T tanh(.)`` over S per step."""
+        a = self.hidden_size
+        return 2.0 * a * self.key_size, 2.0 * a * self.query_size + 2 * src_len * a

@@ -39,3 +39,7 @@ class LuongDotAttention(Attention):
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """Energies (B, S) of query (B, H) against the encoder output (B, S, H)."""
         return dot_energies(query, keys)
+
+    def score_flops(self, src_len: float) -> tuple[float, float]:
+        """Nothing once per batch; ``q . k_j`` over S per step."""
+        return 0.0, 2 * src_len * self.key_size

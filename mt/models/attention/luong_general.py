@@ -32,3 +32,7 @@ class LuongGeneralAttention(Attention):
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """Energies (B, S) of query (B, Hq) against keys (B, S, Hq) from ``precompute_keys``."""
         return dot_energies(query, keys)
+
+    def score_flops(self, src_len: float) -> tuple[float, float]:
+        """``K W^T`` once per source token; ``q . k_j`` over S per step."""
+        return 2.0 * self.query_size * self.key_size, 2 * src_len * self.query_size

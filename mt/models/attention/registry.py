@@ -1,9 +1,12 @@
-"""Attention mechanisms by name: the registry, its decorator and the factory."""
+"""Attention mechanisms by name: the registry, its decorator, module discovery and the factory."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
 
+from mt.errors import ConfigError
 from mt.models.attention.base import Attention
 
 ATTENTION_REGISTRY: dict[str, type[Attention]] = {}
@@ -23,6 +26,22 @@ def register(name: str) -> Callable[[type[Attention]], type[Attention]]:
         return cls
 
     return decorator
+
+
+def import_submodules(package: str, path: Iterable[str]) -> list[str]:
+    """Import every module of ``package`` (found on its ``__path__``), so each ``@register``
+    runs; returns the full module names, sorted."""
+    names = sorted(f"{package}.{info.name}" for info in pkgutil.iter_modules(path) if not info.ispkg)
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+def check_attention_name(name: str, key: str = "model.attention.name") -> None:
+    """Raise ConfigError, naming `key` and the registered mechanisms, unless `name` is registered."""
+    if name not in ATTENTION_REGISTRY:
+        known = ", ".join(repr(n) for n in sorted(ATTENTION_REGISTRY))
+        raise ConfigError(f"config error at `{key}`: {name!r} is not one of {known}")
 
 
 def build_attention(name: str, query_size: int, key_size: int, hidden_size: int = 0) -> Attention:

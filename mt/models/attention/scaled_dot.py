@@ -26,5 +26,9 @@ class ScaledDotAttention(Attention):
         """Energies (B, S) of query (B, H) against the encoder output (B, S, H)."""
         return dot_energies(query, keys) * self.scale
 
+    def score_flops(self, src_len: float) -> tuple[float, float]:
+        """Nothing once per batch; ``q . k_j`` over S per step (the scaling is element-wise)."""
+        return 0.0, 2 * src_len * self.key_size
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale:.4g}"

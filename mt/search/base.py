@@ -1,0 +1,60 @@
+"""What greedy and beam search share: how to decode (`SearchConfig`), what comes out
+(`Hypothesis`), the per-sentence output length limit and the GNMT length penalty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mt.config import DEFAULT_MAX_OUTPUT_TOKENS
+
+
+@dataclass
+class SearchConfig:
+    """How to decode: beam_size 1 is greedy search.
+
+    Output length (EOS included) is at most ceil(max_len_a * |src| + max_len_b), and never more
+    than `max_output_tokens`, whatever the source length: a pathological input (say a
+    100,000-character line) must not turn into tens of thousands of decoder steps.
+    """
+
+    beam_size: int = 5
+    n_best: int = 1
+    length_penalty: float = 1.0
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    precision: str = "bf16"
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+
+    @classmethod
+    def from_trainer(cls, t: Any, **changes: Any) -> SearchConfig:
+        """The final-evaluation search of a run's trainer settings (`trainer.test_beam_size`, ...)."""
+        search = cls(beam_size=t.test_beam_size, length_penalty=t.length_penalty, max_len_a=t.max_len_a,
+                     max_len_b=t.max_len_b, precision=t.precision,
+                     max_output_tokens=t.max_output_tokens)  # fmt: skip
+        return replace(search, **changes)
+
+
+@dataclass
+class Hypothesis:
+    """One output: ids without BOS/EOS, its score, and attention (len(ids) [+1 for EOS], S)."""
+
+    tokens: list[int]
+    score: float
+    attention: Tensor  # (T_out, S_real) float32 on CPU; row i = weights when emitting output i
+    finished: bool  # ended with EOS (False when cut at the length limit)
+
+
+def max_lengths(src_lens: Tensor, search: SearchConfig) -> Tensor:
+    """Per-sentence output length limit (incl. EOS), src_lens (B,) -> (B,) long:
+    ceil(max_len_a * |src| + max_len_b), in [1, max_output_tokens]."""
+    limit = torch.ceil(src_lens.float() * search.max_len_a + search.max_len_b).long()
+    return torch.clamp(limit, min=1, max=search.max_output_tokens)
+
+
+def length_penalty(length: Tensor, alpha: float) -> Tensor:
+    """GNMT length penalty ((5 + len) / 6) ** alpha (Wu et al., 2016)."""
+    return ((5.0 + length.float()) / 6.0) ** alpha
