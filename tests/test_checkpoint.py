@@ -75,6 +75,20 @@ def test_not_an_mt_checkpoint(tmp_path: Path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("fmt", [2, 0, "1"])
+def test_a_layout_format_this_code_does_not_read_is_refused(tmp_path: Path, fmt):
+    """The `format` field is checked: a newer (or nonsensical) layout is refused by name, not
+    half-read; a checkpoint without the field (the first ones) is layout 1."""
+    path = tmp_path / "x.pt"
+    torch.save({**good_checkpoint(), "format": fmt}, path)
+    with pytest.raises(CheckpointError, match=rf"{path}.*format {fmt!r}.*version that wrote it"):
+        load_checkpoint(path)
+    torch.save(good_checkpoint(), path)  # no format field
+    assert load_checkpoint(path)["model"]["w"].tolist() == [1.0, 1.0, 1.0]
+    torch.save({**good_checkpoint(), "format": 1}, path)
+    assert load_checkpoint(path)["format"] == 1
+
+
 def test_missing_checkpoint(tmp_path: Path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
