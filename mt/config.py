@@ -287,6 +287,7 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
     cs.store(name="data_stats_schema", node=DataStatsConfig)
+    cs.store(name="align_schema", node=AlignConfig)
 
 
 @dataclass
@@ -362,3 +363,38 @@ class DataStatsConfig:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     seed: int = 1
+
+
+@dataclass
+class AlignConfig:
+    """Schema of `mt-align` (mt/configs/align.yaml): forced alignment, optionally scored."""
+
+    checkpoint: str = "???"
+    src: str | None = None  # source sentences, one per line (null with gold: the gold's sentences)
+    tgt: str | None = None  # target sentences, same number of lines
+    output: str | None = None  # Pharaoh links, one line per pair; null = standard output
+    method: str = "argmax"  # argmax: each target word links its most attended source word
+    threshold: float = 0.5  # method=threshold: link where the word-level weight >= this
+    gold: str | None = None  # gold alignments to score against (AER, precision, recall)
+    gold_format: str = "czenali"  # czenali (4-column TSV) | pharaoh (sentence files + links)
+    gold_src: str | None = None  # pharaoh format: tokenized sentences of the model's source side
+    gold_tgt: str | None = None  # pharaoh format: tokenized sentences of the model's target side
+    gold_one_based: bool = True  # pharaoh format: links count from 1
+    gold_src_first: bool = True  # pharaoh format: a link's first index is on the source side
+    gold_langs: list[str] | None = None  # czenali: languages of its two columns; null = [en, cs]
+    results: str | None = None  # JSON scores; null = OUTPUT.results.json, or align.results.json
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_sentences: int = 0  # 0: about 4000 tokens per batch
+    max_src_len: int = 250  # longer sources are cut to this many subwords (counted, reported)
+
+
+def validate_align(cfg: AlignConfig) -> None:
+    """Raise :class:`ConfigError` for invalid `mt-align` settings (which files: `mt.cli.align`)."""
+    _one_of(cfg.method, ("argmax", "threshold"), "method")
+    _one_of(cfg.gold_format, ("czenali", "pharaoh"), "gold_format")
+    _one_of(cfg.precision, ("fp32", "bf16"), "precision")
+    _check(0.0 < cfg.threshold <= 1.0, "threshold", "must be in (0, 1]")
+    _check(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")
+    _check(cfg.batch_sentences >= 0, "batch_sentences", "must be >= 0 (0 = automatic)")
+    _check(cfg.device.split(":")[0] in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda[:N]")

@@ -232,3 +232,18 @@ def _describe(cfg: Any, key: str) -> str:
     value = OmegaConf.select(cfg, key, throw_on_missing=False)
     kind = type(value).__name__
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, default {value!r}"
+
+
+def typed_config(cfg: Any, schema: type, config_name: str) -> Any:
+    """`cfg` merged onto the dataclass `schema`: unknown keys (typos) and wrong types become a
+    ConfigError that names mt/configs/<config_name>.yaml for the keys."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from mt.errors import ConfigError
+
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
+    except OmegaConfBaseException as e:
+        raise ConfigError(
+            f"config error: {str(e).splitlines()[0]} (see mt/configs/{config_name}.yaml for the keys)"
+        ) from e

@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
+from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers, typed_config
 from mt.config import TranslateConfig, validate_search
-from mt.errors import ConfigError
 
 register_resolvers()
 log = logging.getLogger("mt.translate")
@@ -107,14 +106,7 @@ def translate(cfg: TranslateConfig) -> int:
 
 def to_config(cfg: DictConfig) -> TranslateConfig:
     """Merge onto the schema: unknown keys (typos) and wrong types are ConfigErrors."""
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TranslateConfig), cfg))  # type: ignore[return-value]
-    except OmegaConfBaseException as e:
-        raise ConfigError(
-            f"config error: {str(e).splitlines()[0]} (see mt/configs/translate.yaml for the keys)"
-        ) from e
+    return typed_config(cfg, TranslateConfig, "translate")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="translate")

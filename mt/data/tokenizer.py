@@ -221,6 +221,19 @@ class Tokenizer:
         """Return target ids per text, without BOS/EOS; ``sample`` draws a segmentation (train only)."""
         return self.tgt_sp.encode(list(texts), out_type=int, **self._sampling_kwargs(sample))
 
+    def encode_spans(
+        self, texts: Sequence[str], side: str = "src"
+    ) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Return per text its piece ids (no specials, no sampling) and each piece's [begin, end)
+        character span in the text (sentencepiece reports UTF-8 byte offsets; these are characters)."""
+        sp = self.src_sp if side == "src" else self.tgt_sp
+        out = []
+        for text, proto in zip(texts, sp.encode(list(texts), out_type="proto"), strict=True):
+            char_of_byte = [c for c, ch in enumerate(text) for _ in ch.encode("utf-8")] + [len(text)]
+            spans = [(char_of_byte[p.begin], char_of_byte[p.end]) for p in proto.pieces]
+            out.append(([p.id for p in proto.pieces], spans))
+        return out
+
     @staticmethod
     def _strip(ids: Iterable[int]) -> list[int]:
         out = []

@@ -339,7 +339,8 @@ class Trainer:
             v = run_validation(self.model, self.data, self.cfg.data, self.valid_search, self.device,
                                t.valid_max_sentences)  # fmt: skip
             record = {"step": p.step, "bleu": v.bleu, "chrf": v.chrf, "loss": v.loss, "ppl": v.ppl,
-                      "lr": self.schedule.lr, "minutes": p.train_seconds / 60}  # fmt: skip
+                      "lr": self.schedule.lr, "minutes": p.train_seconds / 60,
+                      **v.diagnostics}  # fmt: skip
         record = broadcast_object(self.dist, record)
         bleu, chrf, nll = record["bleu"], record["chrf"], record["loss"]
         p.history.append(record)

@@ -1,5 +1,6 @@
 """One validation pass of a training run: greedy BLEU and chrF, teacher-forced loss and
-perplexity on the (possibly truncated) validation split, and what TensorBoard shows of it."""
+perplexity on the (possibly truncated) validation split, attention diagnostics of the greedy
+outputs, and what TensorBoard shows of it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datasets import Dataset
 
 from mt.data.loaders import make_eval_loader
 from mt.data.pipeline import PreparedData
+from mt.evaluation.diagnostics import attention_diagnostics
 from mt.evaluation.evaluate import plot_hypotheses
 from mt.evaluation.metrics import quick_bleu
 from mt.evaluation.tensorboard import TensorBoard
@@ -33,6 +35,9 @@ class Validation:
     hyps: list[list[Hypothesis]]
     outputs: list[str]  # detokenized best hypotheses
     refs: list[str]
+    # attention_entropy, attention_max, monotonicity, dropped_words, repeated_words of the best
+    # hypotheses' attention (mt.evaluation.diagnostics)
+    diagnostics: dict[str, float]
 
     @property
     def ppl(self) -> float:
@@ -68,14 +73,16 @@ def run_validation(
     device: torch.device,
     max_sentences: int,
 ) -> Validation:
-    """Decode the validation split with `search`, score it, and compute its loss."""
+    """Decode the validation split with `search`, score it, compute its loss and the attention
+    diagnostics of the best hypotheses."""
     ds = valid_split(data, max_sentences)
     hyps = translate_split(model, ds, data_cfg, search, device)
     outputs = [data.tokenizer.decode_tgt(h[0].tokens) for h in hyps]
     refs = list(data.text["validation"]["tgt"][: len(ds)])
     bleu, chrf = quick_bleu(outputs, refs)
     nll = valid_loss(model, ds, data_cfg, search.precision, device)
-    return Validation(bleu, chrf, nll, ds, hyps, outputs, refs)
+    diagnostics = attention_diagnostics([h[0].attention for h in hyps])
+    return Validation(bleu, chrf, nll, ds, hyps, outputs, refs, diagnostics)
 
 
 def log_validation(
@@ -89,6 +96,7 @@ def log_validation(
 ) -> None:
     """Scalars, source/reference/hypothesis samples and attention plots of one validation."""
     tb.scalars({"valid/bleu": v.bleu, "valid/chrf": v.chrf, "valid/loss": v.loss, "valid/ppl": v.ppl}, step)
+    tb.scalars({f"valid/{k}": x for k, x in v.diagnostics.items()}, step)
     src_text = data.text["validation"]["src"]
     rows = [(src_text[i], v.refs[i], v.outputs[i]) for i in range(min(samples, len(v.ds)))]
     tb.samples("valid/samples", rows, step)
