@@ -1,10 +1,10 @@
-"""Typed configuration schemas (dataclasses) registered with Hydra's ConfigStore.
+"""Typed configuration schemas (dataclasses) of training, and their range checks.
 
 Every YAML file under ``mt/configs/`` is merged onto these schemas, so an unknown key or a
 value of the wrong type fails at start-up with Hydra's message naming it. Checks that a
 type cannot express (allowed names, positive sizes, language pairs) live in the
-``validate_*`` functions (:func:`validate_train`, :func:`validate_data`, :func:`validate_search`
-...), which every entry point calls before doing any work.
+``validate_*`` functions (:func:`validate_train`, :func:`validate_data`, ...), which every entry
+point calls before doing any work. The other commands' schemas are in `mt.command_config`.
 """
 
 from __future__ import annotations
@@ -173,78 +173,78 @@ class TrainConfig:
     experiment_name: str = "default"  # names the run directory (mt/configs/train.yaml)
 
 
-def _check(cond: bool, key: str, msg: str) -> None:
+def require(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"config error at `{key}`: {msg}")
 
 
-def _one_of(value: Any, allowed: tuple, key: str) -> None:
-    _check(value in allowed, key, f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+def require_one_of(value: Any, allowed: tuple, key: str) -> None:
+    require(value in allowed, key, f"{value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
 def validate_data(cfg: DataConfig) -> None:
     """Raise :class:`ConfigError` for an invalid data section."""
-    _one_of(cfg.source, ("multi30k", "hub", "local"), "data.source")
-    _check(cfg.src_lang != cfg.tgt_lang, "data.tgt_lang", "source and target language are the same")
+    require_one_of(cfg.source, ("multi30k", "hub", "local"), "data.source")
+    require(cfg.src_lang != cfg.tgt_lang, "data.tgt_lang", "source and target language are the same")
     if cfg.source == "multi30k":
         for key, lang in (("data.src_lang", cfg.src_lang), ("data.tgt_lang", cfg.tgt_lang)):
-            _check(
+            require(
                 lang in MULTI30K_LANGS,
                 key,
                 f"unknown language {lang!r} for Multi30k; choose from {', '.join(MULTI30K_LANGS)}",
             )
         for split in cfg.test_splits or []:
-            _one_of(split, MULTI30K_TEST_SPLITS, "data.test_splits")
+            require_one_of(split, MULTI30K_TEST_SPLITS, "data.test_splits")
             for lang in (cfg.src_lang, cfg.tgt_lang):
-                _check(
+                require(
                     (split, lang) not in MULTI30K_MISSING,
                     "data.test_splits",
                     f"Multi30k has no {lang!r} for {split}; drop it from data.test_splits "
                     f"(e.g. data.test_splits=[test_2016_flickr])",
                 )
     if cfg.source == "hub":
-        _check(bool(cfg.hub_name), "data.hub_name", "data=hub needs data.hub_name=OWNER/NAME")
+        require(bool(cfg.hub_name), "data.hub_name", "data=hub needs data.hub_name=OWNER/NAME")
     if cfg.source == "local":
         for split in ("train", "validation"):
-            _check(
+            require(
                 bool(cfg.files.get(split)), f"data.files.{split}", f"data=local needs data.files.{split}=PATH"
             )
-    _check(cfg.max_len > 0, "data.max_len", "must be positive")
-    _check(cfg.limit_train >= 0, "data.limit_train", "must be >= 0 (0 = all training pairs)")
-    _check(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
-    _check(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
-    _check(
+    require(cfg.max_len > 0, "data.max_len", "must be positive")
+    require(cfg.limit_train >= 0, "data.limit_train", "must be >= 0 (0 = all training pairs)")
+    require(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
+    require(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
+    require(
         cfg.eval_batch_sentences >= 0, "data.eval_batch_sentences", "must be >= 0 (0 = from eval_batch_rows)"
     )
-    _check(cfg.eval_batch_rows > 0, "data.eval_batch_rows", "must be positive")
-    _check(cfg.bucket_chunk_batches > 0, "data.bucket_chunk_batches", "must be positive")
+    require(cfg.eval_batch_rows > 0, "data.eval_batch_rows", "must be positive")
+    require(cfg.bucket_chunk_batches > 0, "data.bucket_chunk_batches", "must be positive")
 
 
 def validate_tokenizer(cfg: TokenizerConfig) -> None:
     """Raise :class:`ConfigError` for an invalid tokenizer section."""
-    _one_of(cfg.model_type, ("unigram", "bpe"), "tokenizer.model_type")
-    _check(cfg.vocab_size >= 16, "tokenizer.vocab_size", "must be at least 16")
-    _check(0.0 < cfg.character_coverage <= 1.0, "tokenizer.character_coverage", "must be in (0, 1]")
-    _check(0.0 <= cfg.sampling_alpha <= 1.0, "tokenizer.sampling_alpha", "must be in [0, 1]")
-    _check(
+    require_one_of(cfg.model_type, ("unigram", "bpe"), "tokenizer.model_type")
+    require(cfg.vocab_size >= 16, "tokenizer.vocab_size", "must be at least 16")
+    require(0.0 < cfg.character_coverage <= 1.0, "tokenizer.character_coverage", "must be in (0, 1]")
+    require(0.0 <= cfg.sampling_alpha <= 1.0, "tokenizer.sampling_alpha", "must be in [0, 1]")
+    require(
         cfg.sampling_alpha == 0.0 or cfg.model_type == "bpe" or cfg.sampling_nbest not in (0, 1),
         "tokenizer.sampling_nbest",
         "0 and 1 turn unigram sampling off; use -1 (all segmentations) or a value > 1",
     )
-    _check(cfg.input_sentence_size >= 0, "tokenizer.input_sentence_size", "must be >= 0")
+    require(cfg.input_sentence_size >= 0, "tokenizer.input_sentence_size", "must be >= 0")
 
 
 def validate_model(cfg: ModelConfig) -> None:
     """Raise :class:`ConfigError` for an invalid model section (the attention name is checked
     against the registry by `mt.models.attention.check_attention_name`, which knows the names)."""
-    _one_of(cfg.rnn_type, ("gru", "lstm"), "model.rnn_type")
-    _one_of(cfg.bridge, ("bridge", "last", "zero"), "model.bridge")
-    _one_of(cfg.decoder_style, ("luong", "bahdanau"), "model.decoder_style")
+    require_one_of(cfg.rnn_type, ("gru", "lstm"), "model.rnn_type")
+    require_one_of(cfg.bridge, ("bridge", "last", "zero"), "model.bridge")
+    require_one_of(cfg.decoder_style, ("luong", "bahdanau"), "model.decoder_style")
     for key in ("emb_size", "enc_hidden", "enc_layers", "dec_hidden", "dec_layers"):
-        _check(getattr(cfg, key) > 0, f"model.{key}", f"must be positive, got {getattr(cfg, key)}")
-    _check(cfg.attention.hidden_size >= 0, "model.attention.hidden_size", "must be >= 0")
+        require(getattr(cfg, key) > 0, f"model.{key}", f"must be positive, got {getattr(cfg, key)}")
+    require(cfg.attention.hidden_size >= 0, "model.attention.hidden_size", "must be >= 0")
     for key in ("dropout", "emb_dropout"):
-        _check(0.0 <= getattr(cfg, key) < 1.0, f"model.{key}", "must be in [0, 1)")
+        require(0.0 <= getattr(cfg, key) < 1.0, f"model.{key}", "must be in [0, 1)")
 
 
 def validate_train(cfg: TrainConfig) -> None:
@@ -253,148 +253,27 @@ def validate_train(cfg: TrainConfig) -> None:
     validate_tokenizer(cfg.tokenizer)
     validate_model(cfg.model)
     o, t = cfg.optim, cfg.trainer
-    _one_of(o.name, ("adam", "adamw"), "optim.name")
-    _one_of(o.schedule, ("plateau", "inverse_sqrt", "budget", "none"), "optim.schedule")
-    _check(o.lr > 0, "optim.lr", "must be positive")
-    _check(len(o.betas) == 2, "optim.betas", "needs two values, e.g. [0.9, 0.999]")
-    _check(o.clip_grad_norm >= 0, "optim.clip_grad_norm", "must be >= 0")
-    _check(o.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
-    _check(o.plateau_patience >= 1, "optim.plateau_patience", "must be at least 1")
-    _one_of(t.precision, ("fp32", "bf16"), "trainer.precision")
-    _check(
+    require_one_of(o.name, ("adam", "adamw"), "optim.name")
+    require_one_of(o.schedule, ("plateau", "inverse_sqrt", "budget", "none"), "optim.schedule")
+    require(o.lr > 0, "optim.lr", "must be positive")
+    require(len(o.betas) == 2, "optim.betas", "needs two values, e.g. [0.9, 0.999]")
+    require(o.clip_grad_norm >= 0, "optim.clip_grad_norm", "must be >= 0")
+    require(o.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
+    require(o.plateau_patience >= 1, "optim.plateau_patience", "must be at least 1")
+    require_one_of(t.precision, ("fp32", "bf16"), "trainer.precision")
+    require(
         t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
         "trainer.device",
         f"{t.device!r} is not auto, cpu, cuda or cuda:N",
     )
-    _check(t.max_steps >= 0, "trainer.max_steps", "must be >= 0")
-    _check(t.max_epochs > 0, "trainer.max_epochs", "must be positive")
-    _check(t.val_every > 0, "trainer.val_every", "must be positive")
-    _check(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "must be in [0, 1)")
-    _check(0.0 <= t.teacher_forcing <= 1.0, "trainer.teacher_forcing", "must be in [0, 1]")
-    _check(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
-    _check(t.test_beam_size >= 1, "trainer.test_beam_size", "must be at least 1")
-    _check(t.max_nonfinite >= 1, "trainer.max_nonfinite", "must be at least 1")
-    _check(t.early_stopping_patience >= 0, "trainer.early_stopping_patience", "must be >= 0 (0 = off)")
-    _check(t.max_rss_mb >= 0, "trainer.max_rss_mb", "must be >= 0 (0 = no cap)")
-    _check(t.max_output_tokens >= 1, "trainer.max_output_tokens", "must be at least 1")
-
-
-def register_configs() -> None:
-    """Register the schemas with Hydra's ConfigStore (idempotent)."""
-    from hydra.core.config_store import ConfigStore
-
-    cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(name="evaluate_schema", node=EvaluateConfig)
-    cs.store(name="data_stats_schema", node=DataStatsConfig)
-    cs.store(name="align_schema", node=AlignConfig)
-
-
-@dataclass
-class EvaluateConfig:
-    """Schema of `mt-evaluate` (mt/configs/evaluate.yaml)."""
-
-    checkpoint: str = "???"
-    splits: list[str] | None = None  # null = every test split of the checkpoint's data
-    # Decoding settings; null = what the run used for its final test scores
-    # (trainer.test_beam_size, length_penalty, max_len_a/b, max_output_tokens, precision), so
-    # they reproduce.
-    beam_size: int | None = None
-    length_penalty: float | None = None
-    max_len_a: float | None = None
-    max_len_b: int | None = None
-    max_output_tokens: int | None = None  # hard cap on output length (incl. EOS)
-    precision: str | None = None
-    max_rss_mb: int = DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this; 0 = never
-    device: str = "auto"
-    plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
-    data_dir: str | None = None  # where the corpus is now, if not where training found it
-
-
-@dataclass
-class TranslateConfig:
-    """Schema of `mt-translate` (mt/configs/translate.yaml)."""
-
-    checkpoint: str = "???"
-    input: str | None = None  # a file; null = standard input
-    output: str | None = None  # a file; null = standard output
-    beam_size: int = 5
-    n_best: int = 1  # > 1: n tab-separated hypotheses per line, best first
-    length_penalty: float = 1.0
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # hard cap on output length (incl. EOS)
-    max_src_len: int = 250  # longer inputs are cut to this many subwords (output capped with it)
-    batch_sentences: int = 0  # 0: about 500 decoder rows per batch (500 // beam_size sentences)
-    precision: str = "bf16"
-    max_rss_mb: int = DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this; 0 = never
-    device: str = "auto"
-    attention: bool = False  # write attention matrices (JSON lines) next to the output
-
-
-def validate_search(cfg: Any, prefix: str = "") -> None:
-    """Raise :class:`ConfigError` for invalid decoding settings of evaluate / translate."""
-    _check(cfg.beam_size >= 1, f"{prefix}beam_size", "must be at least 1")
-    _check(
-        cfg.max_len_a >= 0 and cfg.max_len_b >= 0,
-        f"{prefix}max_len_a",
-        "max_len_a and max_len_b must be >= 0",
-    )
-    _check(cfg.max_output_tokens >= 1, f"{prefix}max_output_tokens", "must be at least 1")
-    _check(cfg.max_rss_mb >= 0, f"{prefix}max_rss_mb", "must be >= 0 (0 = no cap)")
-    _one_of(cfg.precision, ("fp32", "bf16"), f"{prefix}precision")
-    _check(
-        cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda"),
-        f"{prefix}device",
-        f"{cfg.device!r} is not auto, cpu, cuda or cuda:N",
-    )
-    if hasattr(cfg, "n_best"):
-        _check(
-            1 <= cfg.n_best <= cfg.beam_size, "n_best", f"must be between 1 and beam_size ({cfg.beam_size})"
-        )
-        _check(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")
-        _check(cfg.batch_sentences >= 0, "batch_sentences", "must be >= 0 (0 = automatic)")
-
-
-@dataclass
-class DataStatsConfig:
-    """Schema of `mt-data` (mt/configs/data_stats.yaml)."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    seed: int = 1
-
-
-@dataclass
-class AlignConfig:
-    """Schema of `mt-align` (mt/configs/align.yaml): forced alignment, optionally scored."""
-
-    checkpoint: str = "???"
-    src: str | None = None  # source sentences, one per line (null with gold: the gold's sentences)
-    tgt: str | None = None  # target sentences, same number of lines
-    output: str | None = None  # Pharaoh links, one line per pair; null = standard output
-    method: str = "argmax"  # argmax: each target word links its most attended source word
-    threshold: float = 0.5  # method=threshold: link where the word-level weight >= this
-    gold: str | None = None  # gold alignments to score against (AER, precision, recall)
-    gold_format: str = "czenali"  # czenali (4-column TSV) | pharaoh (sentence files + links)
-    gold_src: str | None = None  # pharaoh format: tokenized sentences of the model's source side
-    gold_tgt: str | None = None  # pharaoh format: tokenized sentences of the model's target side
-    gold_one_based: bool = True  # pharaoh format: links count from 1
-    gold_src_first: bool = True  # pharaoh format: a link's first index is on the source side
-    gold_langs: list[str] | None = None  # czenali: languages of its two columns; null = [en, cs]
-    results: str | None = None  # JSON scores; null = OUTPUT.results.json, or align.results.json
-    device: str = "auto"
-    precision: str = "fp32"
-    batch_sentences: int = 0  # 0: about 4000 tokens per batch
-    max_src_len: int = 250  # longer sources are cut to this many subwords (counted, reported)
-
-
-def validate_align(cfg: AlignConfig) -> None:
-    """Raise :class:`ConfigError` for invalid `mt-align` settings (which files: `mt.cli.align`)."""
-    _one_of(cfg.method, ("argmax", "threshold"), "method")
-    _one_of(cfg.gold_format, ("czenali", "pharaoh"), "gold_format")
-    _one_of(cfg.precision, ("fp32", "bf16"), "precision")
-    _check(0.0 < cfg.threshold <= 1.0, "threshold", "must be in (0, 1]")
-    _check(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")
-    _check(cfg.batch_sentences >= 0, "batch_sentences", "must be >= 0 (0 = automatic)")
-    _check(cfg.device.split(":")[0] in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda[:N]")
+    require(t.max_steps >= 0, "trainer.max_steps", "must be >= 0")
+    require(t.max_epochs > 0, "trainer.max_epochs", "must be positive")
+    require(t.val_every > 0, "trainer.val_every", "must be positive")
+    require(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "must be in [0, 1)")
+    require(0.0 <= t.teacher_forcing <= 1.0, "trainer.teacher_forcing", "must be in [0, 1]")
+    require(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
+    require(t.test_beam_size >= 1, "trainer.test_beam_size", "must be at least 1")
+    require(t.max_nonfinite >= 1, "trainer.max_nonfinite", "must be at least 1")
+    require(t.early_stopping_patience >= 0, "trainer.early_stopping_patience", "must be >= 0 (0 = off)")
+    require(t.max_rss_mb >= 0, "trainer.max_rss_mb", "must be >= 0 (0 = no cap)")
+    require(t.max_output_tokens >= 1, "trainer.max_output_tokens", "must be at least 1")

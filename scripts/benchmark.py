@@ -126,7 +126,8 @@ def compose_config(overrides: list[str]) -> TrainConfig:
     from omegaconf import OmegaConf
 
     from mt.cli.common import CONFIG_DIR, register_resolvers
-    from mt.config import register_configs, validate_train
+    from mt.command_config import register_configs
+    from mt.config import validate_train
 
     register_resolvers()
     register_configs()

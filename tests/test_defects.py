@@ -11,7 +11,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from mt.cli.common import SWEPT_KEYS_ENV, preflight, record_swept_keys, register_resolvers
-from mt.config import TrainConfig, register_configs
+from mt.command_config import register_configs
+from mt.config import TrainConfig
 
 register_resolvers()
 register_configs()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from clihelpers import write_corpus
+from tinytrainer import tiny_trainer
 
 from mt.evaluation.diagnostics import KEYS, attention_diagnostics
 
@@ -101,33 +101,9 @@ def test_empty_and_degenerate_inputs_give_finite_values():
 
 
 def test_training_history_and_tensorboard_carry_the_diagnostics(tmp_path: Path, monkeypatch):
-    from mt.config import (
-        AttentionConfig,
-        DataConfig,
-        ModelConfig,
-        TokenizerConfig,
-        TrainConfig,
-        TrainerConfig,
-    )
-    from mt.data.pipeline import prepare_data
     from mt.evaluation.tensorboard import TensorBoard
-    from mt.models.seq2seq import build_model
-    from mt.training.trainer import Trainer
 
-    files = write_corpus(tmp_path, None)
-    cfg = TrainConfig(
-        data=DataConfig(source="local", files=files, cache_dir=str(tmp_path / "cache"), batch_tokens=300),
-        tokenizer=TokenizerConfig(vocab_size=60),
-        model=ModelConfig(
-            emb_size=16, enc_hidden=16, dec_hidden=32, attention=AttentionConfig(name="luong_general")
-        ),
-        trainer=TrainerConfig(
-            max_steps=6, val_every=3, max_minutes=0, progress=False, precision="fp32", plot_sentences=[]
-        ),  # fmt: skip
-    )
-    data = prepare_data(cfg.data, cfg.tokenizer)
-    model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
-    trainer = Trainer(cfg, model, data, tmp_path / "run", torch.device("cpu"), resolved_config={"model": {}})
+    trainer = tiny_trainer(tmp_path, max_steps=6, val_every=3)
     logged: dict[str, list[int]] = {}
     monkeypatch.setattr(TensorBoard, "scalars",
                         lambda self, values, step: [logged.setdefault(k, []).append(step) for k in values])  # fmt: skip

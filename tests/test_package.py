@@ -144,7 +144,7 @@ def test_no_module_passes_400_lines():
 # Lower layers first; a package may import its own layer or a lower one. mt.train is the
 # `python -m mt.train` entry point (torchrun), so it sits with cli.
 LAYERS = [
-    {"errors", "io", "config", "runtime", "configs"},
+    {"errors", "io", "config", "command_config", "runtime", "configs"},
     {"data"},
     {"models"},
     {"search"},
@@ -351,7 +351,7 @@ def compose_train():
     from hydra.core.global_hydra import GlobalHydra
 
     from mt.cli.common import CONFIG_DIR, register_resolvers
-    from mt.config import register_configs
+    from mt.command_config import register_configs
 
     register_resolvers()
     register_configs()
@@ -378,10 +378,10 @@ def test_group_option_sets_only_what_differs_from_the_schema(group: str, option:
 def test_primary_and_experiment_files_set_only_what_differs():
     """train/evaluate/data_stats.yaml against their schemas; experiment and hparams_search files
     (global packages) against the training schema."""
-    from mt import config
+    from mt import command_config, config
 
-    files = {CONFIGS / "train.yaml": config.TrainConfig, CONFIGS / "evaluate.yaml": config.EvaluateConfig,
-             CONFIGS / "data_stats.yaml": config.DataStatsConfig}  # fmt: skip
+    files = {CONFIGS / "train.yaml": config.TrainConfig, CONFIGS / "evaluate.yaml": command_config.EvaluateConfig,
+             CONFIGS / "data_stats.yaml": command_config.DataStatsConfig}  # fmt: skip
     for group in ("experiment", "hparams_search"):
         files.update({p: config.TrainConfig for p in sorted((CONFIGS / group).glob("*.yaml"))})
     found = set()

@@ -13,15 +13,13 @@ import pytest
 import torch
 from clihelpers import run
 
+from mt.command_config import EvaluateConfig, TranslateConfig, validate_search
 from mt.config import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     DEFAULT_MAX_RSS_MB,
-    EvaluateConfig,
     ModelConfig,
     TrainConfig,
     TrainerConfig,
-    TranslateConfig,
-    validate_search,
     validate_train,
 )
 from mt.errors import ConfigError

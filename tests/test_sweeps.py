@@ -104,7 +104,7 @@ def test_experiment_files_store_their_sweeps():
     from hydra import compose, initialize_config_dir
 
     from mt.cli.common import CONFIG_DIR, register_resolvers
-    from mt.config import register_configs
+    from mt.command_config import register_configs
 
     register_resolvers()
     register_configs()

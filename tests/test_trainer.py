@@ -7,37 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from clihelpers import write_corpus
+from tinytrainer import tiny_trainer
 
-from mt.config import AttentionConfig, DataConfig, ModelConfig, TokenizerConfig, TrainConfig, TrainerConfig
-from mt.data.pipeline import prepare_data
 from mt.errors import TrainingStopped
-from mt.models.seq2seq import build_model
 from mt.training.trainer import Trainer
 
 
 @pytest.fixture
 def trainer(tmp_path: Path):
-    files = write_corpus(tmp_path, None)
-    cfg = TrainConfig(
-        data=DataConfig(source="local", files=files, cache_dir=str(tmp_path / "cache"), batch_tokens=300),
-        tokenizer=TokenizerConfig(vocab_size=60),
-        model=ModelConfig(
-            emb_size=16, enc_hidden=16, dec_hidden=32, attention=AttentionConfig(name="luong_general")
-        ),
-        trainer=TrainerConfig(
-            max_steps=30,
-            val_every=1000,
-            max_minutes=0,
-            max_nonfinite=3,
-            progress=False,
-            precision="fp32",
-            plot_sentences=[],
-        ),  # fmt: skip
-    )
-    data = prepare_data(cfg.data, cfg.tokenizer)
-    model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
-    return Trainer(cfg, model, data, tmp_path / "run", torch.device("cpu"), resolved_config={"model": {}})
+    return tiny_trainer(tmp_path, max_steps=30, val_every=1000, max_nonfinite=3)
 
 
 def poison(trainer: Trainer, bad_calls: set[int]) -> list[int]:

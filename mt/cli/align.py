@@ -29,7 +29,7 @@ import hydra
 from omegaconf import DictConfig
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers, typed_config
-from mt.config import AlignConfig, register_configs, validate_align
+from mt.command_config import AlignConfig, register_configs, validate_align
 from mt.errors import ConfigError, DataError
 
 register_resolvers()
@@ -85,6 +85,8 @@ def align(cfg: AlignConfig) -> dict:
     loaded = load_model(cfg.checkpoint, device)
     src_lang, tgt_lang = loaded.config.data.src_lang, loaded.config.data.tgt_lang
     gold, warnings = read_gold(cfg, src_lang, tgt_lang) if cfg.gold else ([], [])
+    for warning in warnings:  # each names the gold file and line; the link is skipped and counted
+        log.warning("%s", warning)
     if cfg.src is not None:
         src_lines, tgt_lines = read_text_pair(cfg.src, cfg.tgt)  # DataError naming both on a mismatch
         if gold and len(gold) != len(src_lines):

@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
-from mt.config import DataStatsConfig, register_configs
+from mt.command_config import DataStatsConfig, register_configs
 from mt.data.stats import data_stats, print_table
 from mt.io import write_json
 

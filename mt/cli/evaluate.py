@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
-from mt.config import EvaluateConfig, register_configs, validate_search
+from mt.command_config import EvaluateConfig, register_configs, validate_search
 from mt.errors import ConfigError
 
 register_resolvers()

@@ -28,7 +28,8 @@ from mt.cli.common import (
     record_swept_keys,
     register_resolvers,
 )
-from mt.config import TrainConfig, register_configs
+from mt.command_config import register_configs
+from mt.config import TrainConfig
 from mt.training.distributed import broadcast_object, init_distributed, shutdown
 
 register_resolvers()

@@ -23,7 +23,7 @@ import hydra
 from omegaconf import DictConfig
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers, typed_config
-from mt.config import TranslateConfig, validate_search
+from mt.command_config import TranslateConfig, validate_search
 
 register_resolvers()
 log = logging.getLogger("mt.translate")

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from mt.config import DataStatsConfig, validate_data, validate_tokenizer
+from mt.command_config import DataStatsConfig
+from mt.config import validate_data, validate_tokenizer
 from mt.data.loaders import BucketBatchSampler, int_column, padding_stats
 from mt.data.pipeline import prepare_data
 

@@ -23,7 +23,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mt.config import DataConfig
 from mt.data.collate import collate
+from mt.data.loaders import eval_batches
+from mt.data.sources import load_parallel
 from mt.data.tokenizer import EOS_ID, Tokenizer
 from mt.evaluation.alignment import Links, extract_links, word_attention, words_of_pieces
 from mt.models.seq2seq import Seq2Seq
@@ -60,29 +63,6 @@ def _encode(tokenizer: Tokenizer, lines: list[list[str]], side: str) -> _Side:
     encoded = tokenizer.encode_spans(texts, side)
     piece_words = [words_of_pieces(text, spans) for text, (_, spans) in zip(texts, encoded, strict=True)]
     return _Side(lines, [ids for ids, _ in encoded], piece_words)
-
-
-def _batches(src_lens: list[int], tgt_lens: list[int], todo: list[int], batch_sentences: int,
-             batch_tokens: int) -> list[list[int]]:  # fmt: skip
-    """Pairs in batches, longest sources first: `batch_sentences` pairs each, or (0) as many as
-    keep max(source, target) length x pairs under `batch_tokens`."""
-    order = sorted(todo, key=lambda i: (-src_lens[i], -tgt_lens[i]))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    width = 0
-    for i in order:
-        w = max(width, src_lens[i], tgt_lens[i] + 1)
-        full = (
-            len(current) >= batch_sentences if batch_sentences > 0 else w * (len(current) + 1) > batch_tokens
-        )
-        if current and full:
-            batches.append(current)
-            current, w = [], max(src_lens[i], tgt_lens[i] + 1)
-        current.append(i)
-        width = w
-    if current:
-        batches.append(current)
-    return batches
 
 
 @torch.no_grad()
@@ -123,7 +103,10 @@ def force_align(
     model.eval()
     bar = tqdm(total=len(todo), desc="align", unit="pair", disable=not progress, leave=False)
     try:
-        for rows in _batches(src_lens, tgt_lens, todo, batch_sentences, batch_tokens):
+        # longest first, `batch_sentences` pairs each or (0) under `batch_tokens` padded tokens
+        widths = [max(src_lens[i], tgt_lens[i] + 1) for i in todo]  # target: + BOS / EOS
+        for part in eval_batches(widths, batch_sentences or max(len(todo), 1), max_tokens=batch_tokens):
+            rows = [todo[k] for k in part]
             batch = collate([src_ids[i] for i in rows], [tgt.ids[i] for i in rows], rows).to(device)
             with autocast(device, precision):
                 _, att = model(batch, return_attention=True)  # (B, T, S)
@@ -148,12 +131,10 @@ def force_align(
     return AlignResult(attention, links, n - len(todo), truncated, seconds, src.words, tgt.words)
 
 
-def training_vocabulary(data_cfg) -> tuple[set[str], set[str]]:
+def training_vocabulary(data_cfg: DataConfig) -> tuple[set[str], set[str]]:
     """The lowercased words of a model's training text, (source, target), tokenized like gold
     sets are (Moses, `sacremoses`, escape=False): the base of "in-vocabulary" scores."""
-    from sacremoses import MosesTokenizer
-
-    from mt.data.sources import load_parallel
+    from sacremoses import MosesTokenizer  # deferred: only the in-vocabulary scores need it
 
     train = load_parallel(data_cfg)["train"]
     vocab = []
