@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mt.config import (
+    ALIGN_METHODS,
+    DEFAULT_ALIGN_METHOD,
+    DEFAULT_ALIGN_THRESHOLD,
     DEFAULT_MAX_OUTPUT_TOKENS,
     DEFAULT_MAX_RSS_MB,
+    GOLD_FORMATS,
     DataConfig,
     TokenizerConfig,
     TrainConfig,
@@ -112,8 +116,8 @@ class AlignConfig:
     src: str | None = None  # source sentences, one per line (null with gold: the gold's sentences)
     tgt: str | None = None  # target sentences, same number of lines
     output: str | None = None  # Pharaoh links, one line per pair; null = standard output
-    method: str = "argmax"  # argmax: each target word links its most attended source word
-    threshold: float = 0.5  # method=threshold: link where the word-level weight >= this
+    method: str = DEFAULT_ALIGN_METHOD  # argmax: each target word links its most attended source word
+    threshold: float = DEFAULT_ALIGN_THRESHOLD  # method=threshold: link where the word-level weight >= this
     gold: str | None = None  # gold alignments to score against (AER, precision, recall)
     gold_format: str = "czenali"  # czenali (4-column TSV) | pharaoh (sentence files + links)
     gold_src: str | None = None  # pharaoh format: tokenized sentences of the model's source side
@@ -130,8 +134,8 @@ class AlignConfig:
 
 def validate_align(cfg: AlignConfig) -> None:
     """Raise :class:`ConfigError` for invalid `mt-align` settings (which files: `mt.cli.align`)."""
-    require_one_of(cfg.method, ("argmax", "threshold"), "method")
-    require_one_of(cfg.gold_format, ("czenali", "pharaoh"), "gold_format")
+    require_one_of(cfg.method, ALIGN_METHODS, "method")
+    require_one_of(cfg.gold_format, GOLD_FORMATS, "gold_format")
     require_one_of(cfg.precision, ("fp32", "bf16"), "precision")
     require(0.0 < cfg.threshold <= 1.0, "threshold", "must be in (0, 1]")
     require(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")

@@ -24,6 +24,12 @@ DEFAULT_MAX_RSS_MB = 2600  # MiB; resident-memory cap of training and decoding (
 # Hard cap on decoded output length (incl. EOS), whatever the source length: a pathological
 # input (say a 100,000-character line) must not turn into tens of thousands of decoder steps.
 DEFAULT_MAX_OUTPUT_TOKENS = 400
+# Word links from attention: each target word to its most attended source word (Luong et al.,
+# 2015); the threshold only applies to method=threshold (docs/attention.md, the measurement).
+ALIGN_METHODS = ("argmax", "threshold")
+DEFAULT_ALIGN_METHOD = "argmax"
+DEFAULT_ALIGN_THRESHOLD = 0.5
+GOLD_FORMATS = ("czenali", "pharaoh")
 
 
 @dataclass
@@ -160,6 +166,22 @@ class TrainerConfig:
 
 
 @dataclass
+class AlignmentConfig:
+    """A gold word-alignment set the run's attention is scored on (AER); off while `gold` is null."""
+
+    gold: str | None = None  # CzEnAli TSV, or a Pharaoh links file (with src / tgt)
+    format: str = "czenali"  # czenali (4-column TSV) | pharaoh (sentence files + i-j / ipj links)
+    src: str | None = None  # pharaoh: tokenized sentences of the model's source side
+    tgt: str | None = None  # pharaoh: tokenized sentences of the model's target side
+    one_based: bool = True  # pharaoh: links count from 1
+    src_first: bool = True  # pharaoh: a link's first index is on the source side
+    langs: list[str] | None = None  # czenali: the languages of its two columns; null = [en, cs]
+    method: str = DEFAULT_ALIGN_METHOD
+    threshold: float = DEFAULT_ALIGN_THRESHOLD
+    valid_max_pairs: int = 500  # pairs scored at each validation (0 = all); the final score uses all
+
+
+@dataclass
 class TrainConfig:
     """Top-level schema of `mt-train` (mt/configs/train.yaml)."""
 
@@ -168,6 +190,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     seed: int = 1
     resume: str | None = None  # a run directory to continue
     experiment_name: str = "default"  # names the run directory (mt/configs/train.yaml)
@@ -277,3 +300,17 @@ def validate_train(cfg: TrainConfig) -> None:
     require(t.early_stopping_patience >= 0, "trainer.early_stopping_patience", "must be >= 0 (0 = off)")
     require(t.max_rss_mb >= 0, "trainer.max_rss_mb", "must be >= 0 (0 = no cap)")
     require(t.max_output_tokens >= 1, "trainer.max_output_tokens", "must be at least 1")
+    validate_alignment(cfg.alignment)
+
+
+def validate_alignment(cfg: AlignmentConfig) -> None:
+    """Raise :class:`ConfigError` for an invalid alignment section (files are checked when read)."""
+    require_one_of(cfg.format, GOLD_FORMATS, "alignment.format")
+    require_one_of(cfg.method, ALIGN_METHODS, "alignment.method")
+    require(0.0 < cfg.threshold <= 1.0, "alignment.threshold", "must be in (0, 1]")
+    require(cfg.valid_max_pairs >= 0, "alignment.valid_max_pairs", "must be >= 0 (0 = all pairs)")
+    require(cfg.langs is None or len(cfg.langs) == 2, "alignment.langs", "give two languages, e.g. [en,cs]")
+    if cfg.gold is not None and cfg.format == "pharaoh":
+        require(None not in (cfg.src, cfg.tgt), "alignment.src",
+                "alignment.format=pharaoh needs alignment.src=FILE and alignment.tgt=FILE, the tokenized "
+                "sentences of the model's source and target sides")  # fmt: skip

@@ -21,8 +21,8 @@ import statistics
 import time
 from pathlib import Path
 
-from mt.evaluation.aer import read_gold_czenali
 from mt.evaluation.force_align import force_align
+from mt.evaluation.gold import read_gold_czenali
 from mt.runtime import resolve_device, synchronize
 from mt.training.checkpoint import describe, load_model
 

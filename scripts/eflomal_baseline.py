@@ -35,8 +35,9 @@ from types import ModuleType
 from mt.data.paths import resolve_input, resolve_output
 from mt.data.readers import read_lines
 from mt.errors import DataError, OutputError
-from mt.evaluation.aer import GoldPair, alignment_scores, read_gold_czenali, symmetrize
+from mt.evaluation.aer import alignment_scores, symmetrize
 from mt.evaluation.alignment import Links, format_pharaoh, parse_pharaoh
+from mt.evaluation.gold import GoldPair, read_gold_czenali
 from mt.io import write_json, write_lines
 
 INSTALL_HINT = 'eflomal is not installed; install the optional aligner extra: pip install -e ".[align]"'

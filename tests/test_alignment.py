@@ -14,13 +14,7 @@ import numpy as np
 import pytest
 
 from mt.errors import ConfigError, DataError
-from mt.evaluation.aer import (
-    GoldPair,
-    alignment_scores,
-    read_gold_czenali,
-    read_gold_pharaoh,
-    symmetrize,
-)
+from mt.evaluation.aer import alignment_scores, scores_of_counts, sentence_counts, symmetrize
 from mt.evaluation.alignment import (
     extract_links,
     format_pharaoh,
@@ -29,6 +23,7 @@ from mt.evaluation.alignment import (
     word_of_char,
     words_of_pieces,
 )
+from mt.evaluation.gold import GoldPair, read_gold_czenali, read_gold_pharaoh, read_gold_set
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,6 +220,15 @@ def test_aer_mix_over_a_corpus():
     assert (s["links_predicted"], s["links_sure"], s["links_possible"], s["sentences"]) == (5, 3, 6, 2)
 
 
+def test_sentence_counts_are_what_corpus_scores_sum():
+    # per sentence (|A|, |S|, |A∩S|, |A∩P|, |P|), worked out above for test_aer_mix_over_a_corpus
+    counts = sentence_counts(MIX_PRED, MIX_GOLD)
+    assert counts == [(3, 2, 1, 2, 4), (2, 1, 1, 2, 2)]
+    assert scores_of_counts(counts) == alignment_scores(MIX_PRED, MIX_GOLD)
+    # a bootstrap resample that draws sentence 2 twice: AER = 1 - (2 + 4)/(4 + 2) = 0
+    assert scores_of_counts([counts[1], counts[1]])["aer"] == 0.0
+
+
 def test_aer_keep_filters_prediction_and_gold_alike():
     # drop source word 2 of sentence 1 (the "pair" argument tells the sentences apart):
     # sentence 1: A = {0-0, 1-2}, S = {0-0, 1-1}, P = {0-0, 1-1, 1-2}: A∩S 1, A∩P 2, |A| 2, |S| 2
@@ -336,6 +340,23 @@ def test_read_gold_czenali_errors(tmp_path: Path):
         read_gold_czenali(path, "en", "cs")
     with pytest.raises(ConfigError, match="de->en"):
         read_gold_czenali(path, "de", "en")
+
+
+def test_read_gold_set_orients_either_format(tmp_path: Path):
+    path = tmp_path / "gold.tsv"
+    path.write_text(CZENALI_LINES[0] + "\n", encoding="utf-8")
+    (en_cs,), _ = read_gold_set(path, "czenali", "en", "cs")
+    (cs_en,), _ = read_gold_set(path, "czenali", "cs", "en")
+    assert en_cs.src_words == cs_en.tgt_words and (1, 0) in en_cs.sure and (0, 1) in cs_en.sure
+    # the same TSV shape for another language pair, named by `langs`
+    (de_fr,), _ = read_gold_set(path, "czenali", "fr", "de", langs=["de", "fr"])
+    assert de_fr.src_words == ["Kočka", "spí", "."] and (0, 1) in de_fr.sure
+    with pytest.raises(ConfigError, match="holds en and cs but the model translates de->en"):
+        read_gold_set(path, "czenali", "de", "en")
+    with pytest.raises(ConfigError, match="pharaoh format needs the tokenized source and target"):
+        read_gold_set(path, "pharaoh", "de", "en")
+    with pytest.raises(ConfigError, match="unknown gold format 'moses'"):
+        read_gold_set(path, "moses", "en", "cs")
 
 
 @pytest.mark.skipif(CZENALI is None, reason="czenali.gz not found (set MT_DATA_DIR or use ../shared/data)")

@@ -53,21 +53,15 @@ def check_inputs(cfg: AlignConfig) -> None:
 
 def read_gold(cfg: AlignConfig, src_lang: str, tgt_lang: str) -> tuple[list, list[str]]:
     """The gold pairs (sentences and links, i on the model's source side) and reader warnings."""
-    from mt.evaluation.aer import read_gold_czenali, read_gold_pharaoh
+    from mt.evaluation.gold import read_gold_set
 
-    if cfg.gold_format == "pharaoh":
-        return read_gold_pharaoh(cfg.gold_src, cfg.gold_tgt, cfg.gold, one_based=cfg.gold_one_based,
-                                 src_first=cfg.gold_src_first)  # fmt: skip
-    first, second = cfg.gold_langs or ["en", "cs"]
-    if {src_lang, tgt_lang} != {first, second}:
-        raise ConfigError(
-            f"config error at `gold_langs`: the gold file {cfg.gold} holds {first} and {second} but the "
-            f"model translates {src_lang}->{tgt_lang}; use a checkpoint for {first} and {second}, or set "
-            f"gold_langs=[LANG1,LANG2] to the languages of its two columns"
-        )
-    # The reader knows the TSV's columns as en (first) and cs (second).
-    as_reader = {first: "en", second: "cs"}
-    return read_gold_czenali(cfg.gold, as_reader[src_lang], as_reader[tgt_lang])
+    try:
+        return read_gold_set(cfg.gold, cfg.gold_format, src_lang, tgt_lang, cfg.gold_src, cfg.gold_tgt,
+                             one_based=cfg.gold_one_based, src_first=cfg.gold_src_first, langs=cfg.gold_langs)  # fmt: skip
+    except ConfigError as e:
+        if "holds" not in str(e):
+            raise
+        raise ConfigError(f"config error at `gold_langs`: {e} (gold_langs=[LANG1,LANG2])") from None
 
 
 def align(cfg: AlignConfig) -> dict:
@@ -118,18 +112,15 @@ def align(cfg: AlignConfig) -> dict:
 
 def score(cfg: AlignConfig, loaded, links: list, gold: list, warnings: list[str], facts: dict) -> dict:
     """AER / precision / recall over all and in-vocabulary links: one printed line and a JSON file."""
-    from mt.evaluation.aer import alignment_scores
     from mt.evaluation.force_align import in_vocabulary, training_vocabulary
+    from mt.evaluation.gold_scores import score_links
     from mt.io import write_json
 
-    keep = in_vocabulary(*training_vocabulary(loaded.config.data))
-    scores = {"all": alignment_scores(links, gold), "in_vocabulary": alignment_scores(links, gold, keep=keep)}
+    scores = score_links(links, gold, in_vocabulary(*training_vocabulary(loaded.config.data)))
     path = Path(cfg.results or (f"{cfg.output}.results.json" if cfg.output else "align.results.json"))
     settings = {k: getattr(cfg, k) for k in ("checkpoint", "src", "tgt", "gold", "gold_format", "gold_langs",
                                              "method", "threshold", "precision", "max_src_len")}  # fmt: skip
-    results = {**scores, "warnings": len(warnings), "settings": settings, **facts,
-               "in_vocabulary_rule": "both words occur in the model's training text, Moses-tokenized "
-                                     "(sacremoses, escape=False) and lowercased"}  # fmt: skip
+    results = {**scores, "warnings": len(warnings), "settings": settings, **facts}
     write_json(path, results)
     a, v = scores["all"], scores["in_vocabulary"]
     line = (f"AER {a['aer']:.4f} P {a['precision']:.4f} R {a['recall']:.4f} (all links) | "
