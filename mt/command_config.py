@@ -73,6 +73,9 @@ class TranslateConfig:
     max_rss_mb: int = DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this; 0 = never
     device: str = "auto"
     attention: bool = False  # write attention matrices (JSON lines) next to the output
+    alignment: bool = False  # word links of each hypothesis: OUTPUT.align, or `hyp<TAB>links` on stdout
+    align_method: str = DEFAULT_ALIGN_METHOD  # argmax: each output word links its most attended source word
+    align_threshold: float = DEFAULT_ALIGN_THRESHOLD  # align_method=threshold: link where weight >= this
 
 
 def validate_search(cfg: Any, prefix: str = "") -> None:
@@ -97,6 +100,13 @@ def validate_search(cfg: Any, prefix: str = "") -> None:
         )
         require(cfg.max_src_len >= 2, "max_src_len", "must be at least 2")
         require(cfg.batch_sentences >= 0, "batch_sentences", "must be >= 0 (0 = automatic)")
+
+
+def validate_translate(cfg: TranslateConfig) -> None:
+    """Raise :class:`ConfigError` for invalid `mt-translate` settings."""
+    validate_search(cfg)
+    require_one_of(cfg.align_method, ALIGN_METHODS, "align_method")
+    require(0.0 < cfg.align_threshold <= 1.0, "align_threshold", "must be in (0, 1]")
 
 
 @dataclass

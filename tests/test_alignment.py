@@ -120,6 +120,21 @@ def test_word_attention_sums_source_pieces_and_averages_target_pieces():
 WORD_ATT = np.array([[0.7, 0.2, 0.1], [0.1, 0.45, 0.45], [0.0, 0.4, 0.6]])  # (n_tgt, n_src)
 
 
+def test_word_attention_runs_of_pieces_match_the_loop_definition():
+    # the common shape (each word's pieces contiguous, in order) takes a reduceat path: check it,
+    # and the out-of-order general path, against sums and means written as loops
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n_tgt, n_src = rng.integers(1, 8, 2)
+        tgt = np.sort(np.r_[np.arange(n_tgt), rng.integers(0, n_tgt, rng.integers(0, 6))])
+        src = np.sort(np.r_[np.arange(n_src), rng.integers(0, n_src, rng.integers(0, 6))])
+        for src_words in (src, rng.permutation(src)):
+            att = rng.random((len(tgt), len(src_words)))
+            expected = np.array([[att[tgt == i][:, src_words == j].sum(axis=1).mean() for j in range(n_src)]
+                                 for i in range(n_tgt)])  # fmt: skip
+            np.testing.assert_allclose(word_attention(att, src_words, tgt, n_src, n_tgt), expected)
+
+
 def test_extract_links_argmax():
     # target 0 -> source 0; target 1: tie between sources 1 and 2 -> first (1); target 2 -> 2
     assert extract_links(WORD_ATT) == {(0, 0), (1, 1), (2, 2)}

@@ -7,8 +7,11 @@
 
 Writes report.md (a table of mean ± std over seeds per group and test split, and the paired
 bootstrap of each group against the baseline), report.json (the same numbers) and
-<metric>_by_group.png into SWEEP_DIR (or --out), and prints the markdown. Unfinished jobs are
-listed, not fatal. Exit code 2 for a sweep or options that cannot be reported.
+<metric>_by_group.png into SWEEP_DIR (or --out), and prints the markdown. Jobs with an
+alignment.json (training with alignment.gold, or `mt-align ... gold=FILE results=JOB/alignment.json`)
+add AER and in-vocabulary AER columns (%, lower is better) beside BLEU and a paired bootstrap of AER
+over the gold sentences. Unfinished jobs and malformed alignment.json files are listed, not fatal.
+Exit code 2 for a sweep or options that cannot be reported.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="mt-report",
         description="Compare the jobs of a Hydra multirun sweep: mean ± std over seeds, a bar plot, "
-        "and sacreBLEU's paired bootstrap of each group against a baseline.",
+        "and sacreBLEU's paired bootstrap of each group against a baseline; AER beside BLEU for jobs "
+        "with an alignment.json.",
     )
     p.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="the sweep directory (hydra.sweep.dir)")
     p.add_argument("--out", type=Path, default=None, help="where to write the report (default: SWEEP_DIR)")
@@ -90,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(2)
     print(render_markdown(report))
     n_jobs = sum(g["n"] for g in report["groups"])
+    aer = f", {report['alignment']['runs']} with AER" if report["alignment"] else ""
     print(
-        f"mt-report: {n_jobs} jobs in {len(report['groups'])} groups, {len(report['missing'])} not included; "
+        f"mt-report: {n_jobs} jobs in {len(report['groups'])} groups{aer}, {len(report['missing'])} not included; "
         f"wrote {paths['markdown']}, {paths['json'].name}, {paths['plot'].name}"
     )
     return 0

@@ -10,6 +10,7 @@ written one sentence per line in Pharaoh format (``0-0 1-2 2-1``), as ``fairseq-
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -82,6 +83,38 @@ def words_of_pieces(text: str, spans: list[tuple[int, int]], byte_offsets: bool 
     return words
 
 
+def words_of_output(pieces: list[str], text: str) -> list[int]:
+    """The index in ``text.split()`` of the word each output piece belongs to, ``text`` being
+    the pieces as the tokenizer decoded them.
+
+    A piece reads as its characters with "▁" as a space (so "▁" starts a word). Its non-space
+    characters are matched in order to those of ``text`` (all of them when decoding only moved
+    whitespace, e.g. dropped the leading space or a lone "▁"; otherwise the longest common
+    stretches, `difflib`), and it belongs to the word of its first matched character. A piece
+    with none (a lone "▁", "<unk>" decoded as "⁇") belongs to the word of the next piece, else
+    the previous one (:func:`words_of_pieces`). ``[]`` when ``text`` has no words.
+    """
+    if not text.split():
+        return []
+    owner = [k for k, piece in enumerate(pieces) for ch in piece.replace("▁", " ") if not ch.isspace()]
+    ours = "".join(ch for piece in pieces for ch in piece.replace("▁", " ") if not ch.isspace())
+    at = [c for c, ch in enumerate(text) if not ch.isspace()]  # non-space character -> its offset
+    theirs = "".join(text[c] for c in at)
+    blocks = (
+        [(0, 0, len(ours))]
+        if ours == theirs
+        else SequenceMatcher(None, ours, theirs, autojunk=False).get_matching_blocks()
+    )
+    first = [-1] * len(pieces)  # offset in `text` of each piece's first matched character
+    for i, j, size in blocks:
+        for d in range(size):
+            if first[owner[i + d]] < 0:
+                first[owner[i + d]] = at[j + d]
+    if all(c < 0 for c in first):
+        return [0] * len(pieces)
+    return words_of_pieces(text, [(c, c + 1) if c >= 0 else (0, 0) for c in first])
+
+
 def word_attention(
     att: np.ndarray, src_words: np.ndarray, tgt_words: np.ndarray, n_src: int, n_tgt: int
 ) -> np.ndarray:
@@ -104,6 +137,12 @@ def word_attention(
     for name, words, n in (("source", src_words, n_src), ("target", tgt_words, n_tgt)):
         if words.size and (words.min() < 0 or words.max() >= n):
             raise ValueError(f"{name} word indices must lie in [0, {n}), got {words.tolist()}")
+    if _runs_of_every_word(src_words, n_src) and _runs_of_every_word(tgt_words, n_tgt):
+        # the usual case (each word's pieces are one run, in order): sums over runs, no matrices
+        src_start = np.flatnonzero(np.r_[True, src_words[1:] != src_words[:-1]])  # (n_src,)
+        tgt_start = np.flatnonzero(np.r_[True, tgt_words[1:] != tgt_words[:-1]])  # (n_tgt,)
+        summed = np.add.reduceat(np.add.reduceat(att, src_start, axis=1), tgt_start, axis=0)
+        return summed / np.diff(np.r_[tgt_start, len(tgt_words)])[:, None]  # (n_tgt, n_src)
     src_onehot = np.zeros((len(src_words), n_src))  # (S, n_src)
     src_onehot[np.arange(len(src_words)), src_words] = 1.0
     tgt_onehot = np.zeros((n_tgt, len(tgt_words)))  # (n_tgt, T)
@@ -111,6 +150,17 @@ def word_attention(
     counts = tgt_onehot.sum(axis=1, keepdims=True)  # (n_tgt, 1) pieces per target word
     tgt_mean = np.divide(tgt_onehot, counts, out=np.zeros_like(tgt_onehot), where=counts > 0)
     return tgt_mean @ att @ src_onehot  # (n_tgt, T) @ (T, S) @ (S, n_src)
+
+
+def _runs_of_every_word(words: np.ndarray, n: int) -> bool:
+    """Whether ``words`` is 0, 0, 1, 2, 2, ... n - 1: every word, each one contiguous run, in order."""
+    return (
+        words.size > 0
+        and words[0] == 0
+        and words[-1] == n - 1
+        and bool(np.all(np.diff(words) >= 0))
+        and bool(np.all(np.diff(words) <= 1))
+    )
 
 
 def extract_links(word_att: np.ndarray, method: str = "argmax", threshold: float = 0.5) -> Links:

@@ -1,8 +1,10 @@
 """The comparison report over a Hydra multirun sweep (`mt-report`): `collect` reads the jobs'
-results, `group` groups them and picks the baseline, `stats` and `significance` give mean ± std
-and sacreBLEU's paired bootstrap, `build` assembles the report and `render` writes md/JSON/plot.
+results, `group` groups them, `stats`, `significance` (BLEU) and `alignment`, `aer_significance` (AER)
+give mean ± std and paired bootstraps, `build` assembles the report, `render` writes md/JSON/plot.
 """
 
+from mt.report.aer_significance import compare_aer_to_baseline, paired_bootstrap_aer
+from mt.report.alignment import ALIGNMENT_FILE, JobAlignment, aer_summary, collect_alignments, read_alignment
 from mt.report.build import build_report
 from mt.report.collect import Job, Missing, ReportError, collect_jobs, flatten, split_names
 from mt.report.group import (
@@ -28,6 +30,7 @@ from mt.report.significance import (
 from mt.report.stats import group_summary, summarize
 
 __all__ = [
+    "ALIGNMENT_FILE",
     "ALPHA",
     "DEFAULT_BASELINES",
     "DEFAULT_BOOTSTRAP_SEED",
@@ -38,11 +41,15 @@ __all__ = [
     "SEED_KEY",
     "Group",
     "Job",
+    "JobAlignment",
     "Missing",
     "ReportError",
+    "aer_summary",
     "bar_plot",
     "build_report",
+    "collect_alignments",
     "collect_jobs",
+    "compare_aer_to_baseline",
     "compare_to_baseline",
     "drop_redundant",
     "flatten",
@@ -50,7 +57,9 @@ __all__ = [
     "group_jobs",
     "group_summary",
     "paired_bootstrap",
+    "paired_bootstrap_aer",
     "pick_baseline",
+    "read_alignment",
     "render_markdown",
     "resolve_group_keys",
     "split_names",

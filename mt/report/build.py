@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mt.report.collect import ReportError, collect_jobs, split_names
-from mt.report.group import SEED_KEY, group_jobs, pick_baseline, resolve_group_keys, varying_keys
+from mt.report.aer_significance import compare_aer_to_baseline
+from mt.report.alignment import AER_SCOPES, ALIGNMENT_FILE, aer_summary, collect_alignments
+from mt.report.collect import Job, ReportError, collect_jobs, split_names
+from mt.report.group import SEED_KEY, Group, group_jobs, pick_baseline, resolve_group_keys, varying_keys
 from mt.report.significance import (
     ALPHA,
     DEFAULT_BOOTSTRAP_SEED,
@@ -17,6 +19,35 @@ from mt.report.significance import (
     compare_to_baseline,
 )
 from mt.report.stats import group_summary
+
+
+def _aer_section(
+    jobs: list[Job],
+    groups: list[Group],
+    summaries: list[dict[str, Any]],
+    base: Group | None,
+    pair_keys: list[str],
+    n_resamples: int,
+    seed: int,
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The AER part of the report, when any job has an alignment.json: each group's summary gets
+    "alignment" (mean ± std in %), and -> ({columns, unit, ..., significance} or None, notes)."""
+    alignments, notes = collect_alignments(jobs)
+    if not alignments:
+        return None, notes
+    for summary, group in zip(summaries, groups, strict=True):
+        summary["alignment"] = aer_summary(group, alignments)
+    significance = None
+    if base is not None:
+        significance = compare_aer_to_baseline(groups, base, alignments, pair_keys, n_resamples, seed)
+        significance.update({
+            "method": "paired bootstrap over the gold sentences (sacreBLEU's resampling and p-value), per seed",
+            "n_resamples": n_resamples, "bootstrap_seed": seed, "alpha": ALPHA,
+        })  # fmt: skip
+    return {
+        "columns": list(AER_SCOPES), "unit": "%", "lower_is_better": True, "file": ALIGNMENT_FILE,
+        "runs": len(alignments), "significance": significance,
+    }, notes  # fmt: skip
 
 
 def build_report(
@@ -67,7 +98,7 @@ def build_report(
             "method": "sacreBLEU paired bootstrap (PairedTest, test_type='bs'), per seed",
             "metric": metric, "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed, "alpha": ALPHA,
         })  # fmt: skip
-    notes = []
+    alignment, notes = _aer_section(jobs, groups, summaries, base, pair_keys, n_resamples, bootstrap_seed)
     if dropped:
         notes.append(f"also differ between groups, determined by {', '.join(keys)}: {', '.join(dropped)}")
     within = [k for k in pair_keys if k != SEED_KEY]
@@ -84,6 +115,7 @@ def build_report(
         "pair_by": pair_keys,
         "groups": summaries,
         "significance": significance,
+        "alignment": alignment,
         "missing": [{"job": m.name, "reason": m.reason} for m in missing],
         "notes": notes,
     }

@@ -1,5 +1,6 @@
-"""Rendering a sweep report (the data `build_report` returns): the markdown tables, the bar plot of
-the mean score per group, and the files report.md, report.json and <metric>_by_group.png.
+"""Rendering a sweep report (the data `build_report` returns): the markdown tables (AER beside BLEU
+when jobs have an alignment.json), the bar plot of the mean score per group, and the files
+report.md, report.json and <metric>_by_group.png.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from mt.io import atomic_write, atomic_write_text, write_json
+from mt.report.alignment import AER_NAMES
 
+AER_LEGEND = (
+    "AER: alignment error rate of the attention against the gold alignments in each run's "
+    "alignment.json, in %, lower is better; in-voc: links whose two words occur in the training text."
+)
 METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF", "ter": "TER", "bleu_tok_lc": "BLEU(tok,lc)"}
 
 
@@ -31,6 +37,30 @@ def _cell(stat: dict[str, Any], n_group: int) -> str:
     return text if stat["n"] in (0, n_group) else f"{text} (n={stat['n']})"
 
 
+def _aer_significance(sig: dict[str, Any], base: str, by: str, pair: str) -> list[str]:
+    """The markdown section of the paired bootstrap of AER against the baseline."""
+    lines = [f"## Paired bootstrap of AER against {base}", ""]
+    lines.append(
+        f"Each run's AER is compared with the {base} run of the same {pair} on the same gold sentences "
+        f"({sig['n_resamples']} resamples of the sentences, seed {sig['bootstrap_seed']}, corpus AER recomputed "
+        f"from the resampled link counts; sacreBLEU's p-value, as for BLEU). Lower AER is better: "
+        f"Δ = run − {base} in AER points, negative when the run aligns better."
+    )
+    lines.append("")
+    lines.append(f"| {by} | AER | Δ AER (mean) | p per {pair} | p < {sig['alpha']} | of which lower AER |")
+    lines.append("|---|---|---:|---|---:|---:|")
+    for c in sig["comparisons"]:
+        name = AER_NAMES[c["scope"]]
+        if c["tested"]:
+            delta = f"{c['delta_mean']:+.2f}"
+            ps = ", ".join(f"{p['pair']}: {_fmt_p(p['p_value'])}" for p in c["pairs"])
+            count, lower = f"{c['significant']}/{c['tested']}", f"{c['lower']}/{c['significant']}"
+        else:
+            delta, ps, count, lower = "–", "not tested (see notes)", "–", "–"
+        lines.append(f"| {c['group']} | {name} | {delta} | {ps} | {count} | {lower} |")
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as markdown: a table per metric, the significance table, missing jobs, notes."""
     by = ", ".join(report["group_by"]) or "group"
@@ -44,20 +74,26 @@ def render_markdown(report: dict[str, Any]) -> str:
         + ". Cells are mean ± sample standard deviation (n−1) over the runs of a group; n = runs."
     )
     lines.append("")
+    aer_columns = report["alignment"]["columns"] if report.get("alignment") else []
     for metric in report["metrics"]:
         name = METRIC_NAMES[metric]
         lines += [f"## {name}", ""]
-        header = [by, "n", "valid", *splits] + (["train min"] if metric == report["metric"] else [])
+        aer = aer_columns if metric == "bleu" else []
+        header = [by, "n", "valid", *splits] + [f"{AER_NAMES[k]} % ↓" for k in aer]
+        header += ["train min"] if metric == report["metric"] else []
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
         for g in report["groups"]:
             label = f"{g['name']} (baseline)" if g["name"] == base else g["name"]
             cells = [label, str(g["n"]), _cell(g["valid"][metric], g["n"])]
             cells += [_cell(g["test"][s][metric], g["n"]) for s in splits]
+            cells += [_cell(g["alignment"][k], g["n"]) for k in aer]
             if metric == report["metric"]:
                 cells.append(_cell(g["train_minutes"], g["n"]))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if aer:
+            lines += [AER_LEGEND, ""]
     sig = report["significance"]
     if sig is not None:
         name = METRIC_NAMES[sig["metric"]]
@@ -89,12 +125,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## Paired bootstrap", "", "Not run: the sweep has one group only.", ""]
     else:
         lines += ["## Paired bootstrap", "", "Not run: the results have no test splits.", ""]
+    aer_sig = (report.get("alignment") or {}).get("significance")
+    if aer_sig is not None:
+        lines += _aer_significance(aer_sig, base, by, ", ".join(report["pair_by"]) or "run")
     if report["missing"]:
         lines += ["## Not included", ""]
         lines += [f"- `{m['job']}`: {m['reason']}" for m in report["missing"]]
         lines.append("")
     notes = [f"baseline: {base} ({report['baseline_choice']})"] if base else []
-    notes += report["notes"] + (sig["notes"] if sig else [])
+    notes += report["notes"] + (sig["notes"] if sig else []) + (aer_sig["notes"] if aer_sig else [])
+    notes = list(dict.fromkeys(notes))  # the BLEU and AER tests may note the same pairing problem
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

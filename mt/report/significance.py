@@ -101,9 +101,23 @@ def paired_bootstrap(
     }
 
 
-def _pair_label(job: Job, pair_keys: list[str]) -> str:
+def pair_label(job: Job, pair_keys: list[str]) -> str:
     """What pairs a run with a baseline run, e.g. "seed=2" ("run" when nothing varies)."""
     return ",".join(f"{k}={show_value(job.config.get(k))}" for k in pair_keys) or "run"
+
+
+def baseline_runs(baseline: Group, pair_keys: list[str], notes: dict[str, None]) -> dict[str, Job]:
+    """The baseline's run for each pair label; a second run with the same label is noted, not used."""
+    runs: dict[str, Job] = {}
+    for job in baseline.jobs:
+        label = pair_label(job, pair_keys)
+        if label in runs:
+            notes[
+                f"baseline {baseline.label} has several runs with {label}; only {runs[label].name} is paired"
+            ] = None
+        else:
+            runs[label] = job
+    return runs
 
 
 def compare_to_baseline(
@@ -128,15 +142,7 @@ def compare_to_baseline(
 
     notes: dict[str, None] = {}
     signature = None
-    base_by_pair: dict[str, Job] = {}
-    for job in baseline.jobs:
-        label = _pair_label(job, pair_keys)
-        if label in base_by_pair:
-            notes[
-                f"baseline {baseline.label} has several runs with {label}; only {base_by_pair[label].name} is paired"
-            ] = None
-        else:
-            base_by_pair[label] = job
+    base_by_pair = baseline_runs(baseline, pair_keys, notes)
     no_ref: dict[str, dict[str, None]] = {}  # split -> runs without outputs/<split>.ref
     read: dict[tuple[str, str], tuple[list[str], list[str]] | None] = {}
 
@@ -157,7 +163,7 @@ def compare_to_baseline(
     tasks = [(g, s, j) for g in groups if g is not baseline for s in splits for j in g.jobs]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for group, split, job in tqdm(tasks, desc="paired bootstrap", disable=not progress, leave=False):
-        label = _pair_label(job, pair_keys)
+        label = pair_label(job, pair_keys)
         base = base_by_pair.get(label)
         if base is None:
             notes[f"{job.name}: no {baseline.label} run with {label} to pair it with"] = None

@@ -26,6 +26,7 @@ from mt.models.seq2seq import Seq2Seq, build_model
 from mt.search.base import SearchConfig
 from mt.training.checkpoint import check_compatible, flatten, load_checkpoint, migrate_config
 from mt.training.distributed import DistContext, main_first, rank_seed
+from mt.training.gold_alignment import final_alignment, load_gold_scorer
 from mt.training.trainer import Progress, Trainer
 
 log = logging.getLogger("mt.train")
@@ -42,12 +43,13 @@ def train(
     started = time.perf_counter()
     dist = dist or DistContext()
     device = set_up_process(cfg, dist)
+    gold = load_gold_scorer(cfg, dist)  # alignment.gold: read once, on rank 0; None without it
     resume = read_resume_checkpoint(cfg, resolved)  # last.pt, read once
     data, prep_seconds = prepare_run_data(cfg, resume, dist)
     if dist.is_main:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     model = build_model(cfg.model, data.tokenizer.src_vocab_size, data.tokenizer.tgt_vocab_size)
-    trainer = Trainer(cfg, model, data, run_dir, device, resolved, dist=dist)
+    trainer = Trainer(cfg, model, data, run_dir, device, resolved, dist=dist, gold=gold)
     if resume is not None:
         trainer.restore(resume, Path(cfg.resume))
     del resume
@@ -60,6 +62,9 @@ def train(
 
     scores = final_evaluation(cfg, model, data, run_dir, device, trainer)
     results = collect_results(resolved, trainer, scores, prep_seconds, training_peak_mb, started, device)
+    if gold is not None:  # with the best model, which final_evaluation loaded
+        results["alignment"] = final_alignment(gold, model, data.tokenizer, device, cfg.trainer.precision,
+                                               run_dir, model_facts(cfg, trainer))  # fmt: skip
     write_json(run_dir / "results.json", results)
     log_hparams(trainer, resolved, results)
     report_summary(results, run_dir)
@@ -130,6 +135,13 @@ def final_evaluation(
                            step=trainer.progress.step)  # fmt: skip
 
 
+def model_facts(cfg: TrainConfig, trainer: Trainer) -> dict[str, Any]:
+    """What alignment.json says of the model it scored (the fields `mt-align` writes, and the file)."""
+    return {"checkpoint": str(trainer.ckpt_dir / "best.pt"), "step": trainer.progress.best_step,
+            "attention": cfg.model.attention.name, "rnn": cfg.model.rnn_type, "src_lang": cfg.data.src_lang,
+            "tgt_lang": cfg.data.tgt_lang}  # fmt: skip
+
+
 def collect_results(
     resolved: dict[str, Any],
     trainer: Trainer,
@@ -196,6 +208,8 @@ def report_summary(results: dict[str, Any], run_dir: Path) -> None:
     if first_test:
         beam = first_test[1]["search"]["beam_size"]
         summary += f"; {first_test[0]} BLEU {first_test[1]['bleu']['score']:.2f} (beam {beam})"
+    if "alignment" in results:
+        summary += f"; AER {results['alignment']['all']['aer']:.4f}"
     summary += f"; results in {run_dir / 'results.json'}"
     print(summary)
     log.info(summary)

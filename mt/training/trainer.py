@@ -23,6 +23,7 @@ from tqdm import tqdm
 from mt.data.loaders import int_column, make_train_loader, padding_stats
 from mt.data.pipeline import PreparedData
 from mt.errors import TrainingStopped
+from mt.evaluation.gold_scores import GoldScorer
 from mt.evaluation.tensorboard import TensorBoard
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast, release_memory
@@ -65,15 +66,18 @@ class Trainer:
         device: torch.device,
         resolved_config: dict[str, Any],
         dist: DistContext | None = None,
+        gold: GoldScorer | None = None,
     ) -> None:
         """With `dist` (a data-parallel run) each rank trains on its share of the batches and only
-        rank 0 validates and writes checkpoints and TensorBoard."""
+        rank 0 validates and writes checkpoints and TensorBoard; with `gold` (rank 0) each
+        validation scores the attention's AER too."""
         self.cfg, self.model, self.data, self.device = cfg, model.to(device), data, device
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.resolved_config = resolved_config
         self.dist = dist or DistContext()
         self.is_main = self.dist.is_main
+        self.gold = gold
         # DDP around model.loss for the training forward/backward; validation uses self.model.
         self.ddp = data_parallel(model, device) if self.dist.enabled else None
         t = cfg.trainer
@@ -337,7 +341,7 @@ class Trainer:
         v, record = None, None
         if self.is_main:
             v = run_validation(self.model, self.data, self.cfg.data, self.valid_search, self.device,
-                               t.valid_max_sentences)  # fmt: skip
+                               t.valid_max_sentences, gold=self.gold)  # fmt: skip
             record = {"step": p.step, "bleu": v.bleu, "chrf": v.chrf, "loss": v.loss, "ppl": v.ppl,
                       "lr": self.schedule.lr, "minutes": p.train_seconds / 60,
                       **v.diagnostics}  # fmt: skip

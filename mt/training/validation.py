@@ -1,6 +1,7 @@
 """One validation pass of a training run: greedy BLEU and chrF, teacher-forced loss and
 perplexity on the (possibly truncated) validation split, attention diagnostics of the greedy
-outputs, and what TensorBoard shows of it."""
+outputs, the attention's AER against a gold alignment set (with `alignment.gold`), and what
+TensorBoard shows of it."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from mt.data.loaders import make_eval_loader
 from mt.data.pipeline import PreparedData
 from mt.evaluation.diagnostics import attention_diagnostics
 from mt.evaluation.evaluate import plot_hypotheses
+from mt.evaluation.gold_scores import GoldScorer
 from mt.evaluation.metrics import quick_bleu
 from mt.evaluation.tensorboard import TensorBoard
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast, release_memory
 from mt.search.base import Hypothesis, SearchConfig
 from mt.search.translate import translate_split
+from mt.training.gold_alignment import valid_alignment_scores
 
 
 @dataclass
@@ -36,7 +39,8 @@ class Validation:
     outputs: list[str]  # detokenized best hypotheses
     refs: list[str]
     # attention_entropy, attention_max, monotonicity, dropped_words, repeated_words of the best
-    # hypotheses' attention (mt.evaluation.diagnostics)
+    # hypotheses' attention (mt.evaluation.diagnostics); with a gold set also aer, aer_precision,
+    # aer_recall, aer_in_vocabulary (mt.training.gold_alignment)
     diagnostics: dict[str, float]
 
     @property
@@ -72,9 +76,11 @@ def run_validation(
     search: SearchConfig,
     device: torch.device,
     max_sentences: int,
+    gold: GoldScorer | None = None,
 ) -> Validation:
     """Decode the validation split with `search`, score it, compute its loss and the attention
-    diagnostics of the best hypotheses."""
+    diagnostics of the best hypotheses; with `gold`, the AER of the model's attention on its first
+    `alignment.valid_max_pairs` pairs."""
     ds = valid_split(data, max_sentences)
     hyps = translate_split(model, ds, data_cfg, search, device)
     outputs = [data.tokenizer.decode_tgt(h[0].tokens) for h in hyps]
@@ -82,6 +88,9 @@ def run_validation(
     bleu, chrf = quick_bleu(outputs, refs)
     nll = valid_loss(model, ds, data_cfg, search.precision, device)
     diagnostics = attention_diagnostics([h[0].attention for h in hyps])
+    if gold is not None:
+        diagnostics.update(valid_alignment_scores(gold, model, data.tokenizer, device, search.precision,
+                                                  gold.cfg.valid_max_pairs))  # fmt: skip
     return Validation(bleu, chrf, nll, ds, hyps, outputs, refs, diagnostics)
 
 
