@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from clihelpers import TINY_MODEL, run, tiny_corpus_args
 
+from mt.cli.common import quote_paths
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
@@ -140,6 +142,21 @@ def test_evaluate_refuses_a_corrupt_checkpoint(tmp_path: Path):
     assert proc.returncode == 2
     assert f"checkpoint {bad} is truncated or corrupt" in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
+
+
+def test_paths_named_like_sweep_jobs_are_read_as_paths(tmp_path: Path):
+    # a sweep's job directory is named by its overrides: `=` and `,` in a path must not be
+    # misread as override syntax (Hydra: "mismatched input '='"); the checkpoint is found
+    job = tmp_path / "model.attention=luong_dot,seed=2"
+    bad = job / "checkpoints" / "best.pt"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    proc = run("mt-evaluate", [f"checkpoint={bad}", f"hydra.run.dir={job / 'ev'}"], cwd=tmp_path, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and f"checkpoint {bad} is truncated or corrupt" in err, err
+    assert quote_paths(["resume=a/b=c,d", "seed=1", "output='x=y'", "+alignment.gold=g[1].tsv", "-m"]) == [
+        "resume='a/b=c,d'", "seed=1", "output='x=y'", "+alignment.gold='g[1].tsv'", "-m"
+    ]  # fmt: skip
 
 
 def test_data_stats_command(tmp_path: Path):

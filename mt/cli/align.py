@@ -28,7 +28,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers, typed_config
+from mt.cli.common import (
+    CONFIG_DIR,
+    friendly_errors,
+    preflight,
+    quote_paths,
+    register_resolvers,
+    typed_config,
+)
 from mt.command_config import AlignConfig, register_configs, validate_align
 from mt.errors import ConfigError, DataError
 
@@ -143,6 +150,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """The `mt-align` command: bad overrides are reported before Hydra starts."""
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # a job directory's name holds = and ,
     preflight("align", sys.argv[1:])
     hydra_main()
 

@@ -140,6 +140,31 @@ _HYDRA_FLAGS = ("-m", "--multirun", "-c", "--cfg", "--info", "--help", "-h", "--
                 "--shell-completion", "-sc", "-p", "--package", "--experimental-rerun")  # fmt: skip
 
 
+# Settings that name a file or directory: the last part of their key (`resume`, `alignment.gold`).
+PATH_KEYS = frozenset({"resume", "checkpoint", "src", "tgt", "input", "output", "gold", "gold_src", "gold_tgt",
+                       "results", "data_dir", "cache_dir", "output_dir", "dir"})  # fmt: skip
+_GRAMMAR_CHARS = frozenset("=,[]{}() ")
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    """Quote the value of a path setting that Hydra's override grammar would misread.
+
+    Job directories of a sweep are named by their overrides (`model.attention=luong_dot,seed=2`),
+    so `resume=multirun/.../model.attention=luong_dot,seed=2` must mean that directory, not a
+    syntax error: such a value is passed on as `key='value'`. Values already quoted, or holding
+    both kinds of quotes, are left as they are.
+    """
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        name = key.lstrip("+~").rsplit(".", 1)[-1]
+        if eq and name in PATH_KEYS and value[:1] not in ("'", '"') and _GRAMMAR_CHARS & set(value):
+            quote = "'" if "'" not in value else '"' if '"' not in value else ""
+            arg = f"{key}={quote}{value}{quote}"
+        out.append(arg)
+    return out
+
+
 def preflight(config_name: str, argv: list[str]) -> None:
     """Compose `config_name` with the command line's overrides before Hydra runs: a bad override
     (unknown key, wrong type, unknown group option) becomes one `error:` paragraph naming the

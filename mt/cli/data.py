@@ -20,7 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
+from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, quote_paths, register_resolvers
 from mt.command_config import DataStatsConfig, register_configs
 from mt.data.stats import data_stats, print_table
 from mt.io import write_json
@@ -44,6 +44,7 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """The `mt-data` command: bad overrides are reported before Hydra starts."""
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # a job directory's name holds = and ,
     preflight("data_stats", sys.argv[1:])
     hydra_main()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers
+from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, quote_paths, register_resolvers
 from mt.command_config import EvaluateConfig, register_configs, validate_search
 from mt.errors import ConfigError
 
@@ -83,6 +83,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """The `mt-evaluate` command: bad overrides are reported before Hydra starts."""
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # a job directory's name holds = and ,
     preflight("evaluate", sys.argv[1:])
     hydra_main()
 

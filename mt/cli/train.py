@@ -25,6 +25,7 @@ from mt.cli.common import (
     RUN_TIME_ENV,
     friendly_errors,
     preflight,
+    quote_paths,
     record_swept_keys,
     register_resolvers,
 )
@@ -69,6 +70,7 @@ def main() -> None:
     Before Hydra composes the config, the ranks join the process group and take rank 0's clock
     for the run directory's time stamp, so they all name the same directory.
     """
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # resume=JOB_DIR: a job directory's name holds = and ,
     preflight("train", sys.argv[1:])
     record_swept_keys(sys.argv[1:])
     dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")

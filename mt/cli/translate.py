@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING
 import hydra
 from omegaconf import DictConfig
 
-from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, register_resolvers, typed_config
+from mt.cli.common import (
+    CONFIG_DIR,
+    friendly_errors,
+    preflight,
+    quote_paths,
+    register_resolvers,
+    typed_config,
+)
 from mt.command_config import TranslateConfig, validate_translate
 
 if TYPE_CHECKING:
@@ -213,6 +220,7 @@ def hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     """The `mt-translate` command: bad overrides are reported before Hydra starts."""
     sys.argv[1:] = schema_overrides(sys.argv[1:])
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # a job directory's name holds = and ,
     preflight("translate", sys.argv[1:])
     hydra_main()
 
