@@ -20,6 +20,7 @@ from mt.config import (
     require,
     require_one_of,
 )
+from mt.config_ranges import check_decoding
 
 
 def register_configs() -> None:
@@ -79,15 +80,9 @@ class TranslateConfig:
 
 
 def validate_search(cfg: Any, prefix: str = "") -> None:
-    """Raise :class:`ConfigError` for invalid decoding settings of evaluate / translate."""
-    require(cfg.beam_size >= 1, f"{prefix}beam_size", "must be at least 1")
-    require(
-        cfg.max_len_a >= 0 and cfg.max_len_b >= 0,
-        f"{prefix}max_len_a",
-        "max_len_a and max_len_b must be >= 0",
-    )
-    require(cfg.max_output_tokens >= 1, f"{prefix}max_output_tokens", "must be at least 1")
-    require(cfg.max_rss_mb >= 0, f"{prefix}max_rss_mb", "must be >= 0 (0 = no cap)")
+    """Raise :class:`ConfigError` for invalid decoding settings of evaluate / translate (the
+    ranges, shared with the trainer's final test: `mt.config_ranges.DECODING`)."""
+    check_decoding(cfg, prefix)
     require_one_of(cfg.precision, ("fp32", "bf16"), f"{prefix}precision")
     require(
         cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda"),

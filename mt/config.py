@@ -4,7 +4,8 @@ Every YAML file under ``mt/configs/`` is merged onto these schemas, so an unknow
 value of the wrong type fails at start-up with Hydra's message naming it. Checks that a
 type cannot express (allowed names, positive sizes, language pairs) live in the
 ``validate_*`` functions (:func:`validate_train`, :func:`validate_data`, ...), which every entry
-point calls before doing any work. The other commands' schemas are in `mt.command_config`.
+point calls before doing any work; the range of every numeric key is one table, in
+`mt.config_ranges`. The other commands' schemas are in `mt.command_config`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mt.config_ranges import check_length_limit, check_section
 from mt.errors import ConfigError
 
 MULTI30K_LANGS = ("en", "de", "fr", "cs")
@@ -87,6 +89,13 @@ class AttentionConfig:
 
     name: str = "bahdanau"
     hidden_size: int = 0  # additive / concat energy size; 0 = decoder hidden size
+    # local_m, local_p (Luong et al. 2015): D, the half-width of the window [p_t - D, p_t + D]
+    # (the paper's 10), and the score inside it: dot | general (the paper's best) | concat
+    window: int = 10
+    score: str = "general"
+    # luong_location: the source positions W_a scores (W_a: dec_hidden -> max_src_len), keep it
+    # data.max_len + 1 (the source EOS); positions past it get weight 0 (longer test sentences)
+    max_src_len: int = 101
 
 
 @dataclass
@@ -232,29 +241,20 @@ def validate_data(cfg: DataConfig) -> None:
             require(
                 bool(cfg.files.get(split)), f"data.files.{split}", f"data=local needs data.files.{split}=PATH"
             )
-    require(cfg.max_len > 0, "data.max_len", "must be positive")
-    require(cfg.limit_train >= 0, "data.limit_train", "must be >= 0 (0 = all training pairs)")
-    require(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens", "must be positive")
-    require(cfg.batch_sentences >= 0, "data.batch_sentences", "must be >= 0")
-    require(
-        cfg.eval_batch_sentences >= 0, "data.eval_batch_sentences", "must be >= 0 (0 = from eval_batch_rows)"
-    )
-    require(cfg.eval_batch_rows > 0, "data.eval_batch_rows", "must be positive")
-    require(cfg.bucket_chunk_batches > 0, "data.bucket_chunk_batches", "must be positive")
+    check_section(cfg, "data")
+    require(cfg.batch_tokens > 0 or cfg.batch_sentences > 0, "data.batch_tokens",
+            "must be positive unless data.batch_sentences > 0 (e.g. data.batch_tokens=6000)")  # fmt: skip
 
 
 def validate_tokenizer(cfg: TokenizerConfig) -> None:
     """Raise :class:`ConfigError` for an invalid tokenizer section."""
     require_one_of(cfg.model_type, ("unigram", "bpe"), "tokenizer.model_type")
-    require(cfg.vocab_size >= 16, "tokenizer.vocab_size", "must be at least 16")
-    require(0.0 < cfg.character_coverage <= 1.0, "tokenizer.character_coverage", "must be in (0, 1]")
-    require(0.0 <= cfg.sampling_alpha <= 1.0, "tokenizer.sampling_alpha", "must be in [0, 1]")
+    check_section(cfg, "tokenizer")
     require(
         cfg.sampling_alpha == 0.0 or cfg.model_type == "bpe" or cfg.sampling_nbest not in (0, 1),
         "tokenizer.sampling_nbest",
         "0 and 1 turn unigram sampling off; use -1 (all segmentations) or a value > 1",
     )
-    require(cfg.input_sentence_size >= 0, "tokenizer.input_sentence_size", "must be >= 0")
 
 
 def validate_model(cfg: ModelConfig) -> None:
@@ -263,11 +263,14 @@ def validate_model(cfg: ModelConfig) -> None:
     require_one_of(cfg.rnn_type, ("gru", "lstm"), "model.rnn_type")
     require_one_of(cfg.bridge, ("bridge", "last", "zero"), "model.bridge")
     require_one_of(cfg.decoder_style, ("luong", "bahdanau"), "model.decoder_style")
-    for key in ("emb_size", "enc_hidden", "enc_layers", "dec_hidden", "dec_layers"):
-        require(getattr(cfg, key) > 0, f"model.{key}", f"must be positive, got {getattr(cfg, key)}")
+    check_section(cfg, "model")  # sizes, dropout; the attention's keys below
     require(cfg.attention.hidden_size >= 0, "model.attention.hidden_size", "must be >= 0")
-    for key in ("dropout", "emb_dropout"):
-        require(0.0 <= getattr(cfg, key) < 1.0, f"model.{key}", "must be in [0, 1)")
+    a = cfg.attention
+    require(a.window >= 1, "model.attention.window",
+            f"must be >= 1, got {a.window}; e.g. model.attention.window=10 (the default)")  # fmt: skip
+    require_one_of(a.score, ("dot", "general", "concat"), "model.attention.score")
+    require(a.max_src_len >= 1, "model.attention.max_src_len",
+            f"must be >= 1, got {a.max_src_len}; e.g. model.attention.max_src_len=101 (data.max_len + 1)")  # fmt: skip
 
 
 def validate_train(cfg: TrainConfig) -> None:
@@ -278,28 +281,21 @@ def validate_train(cfg: TrainConfig) -> None:
     o, t = cfg.optim, cfg.trainer
     require_one_of(o.name, ("adam", "adamw"), "optim.name")
     require_one_of(o.schedule, ("plateau", "inverse_sqrt", "budget", "none"), "optim.schedule")
-    require(o.lr > 0, "optim.lr", "must be positive")
-    require(len(o.betas) == 2, "optim.betas", "needs two values, e.g. [0.9, 0.999]")
-    require(o.clip_grad_norm >= 0, "optim.clip_grad_norm", "must be >= 0")
-    require(o.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
-    require(o.plateau_patience >= 1, "optim.plateau_patience", "must be at least 1")
+    require(len(o.betas) == 2, "optim.betas", f"needs two values, got {len(o.betas)}: e.g. optim.betas=[0.9,0.999]")  # fmt: skip
     require_one_of(t.precision, ("fp32", "bf16"), "trainer.precision")
     require(
         t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
         "trainer.device",
         f"{t.device!r} is not auto, cpu, cuda or cuda:N",
     )
-    require(t.max_steps >= 0, "trainer.max_steps", "must be >= 0")
-    require(t.max_epochs > 0, "trainer.max_epochs", "must be positive")
-    require(t.val_every > 0, "trainer.val_every", "must be positive")
-    require(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "must be in [0, 1)")
-    require(0.0 <= t.teacher_forcing <= 1.0, "trainer.teacher_forcing", "must be in [0, 1]")
-    require(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
-    require(t.test_beam_size >= 1, "trainer.test_beam_size", "must be at least 1")
-    require(t.max_nonfinite >= 1, "trainer.max_nonfinite", "must be at least 1")
-    require(t.early_stopping_patience >= 0, "trainer.early_stopping_patience", "must be >= 0 (0 = off)")
-    require(t.max_rss_mb >= 0, "trainer.max_rss_mb", "must be >= 0 (0 = no cap)")
-    require(t.max_output_tokens >= 1, "trainer.max_output_tokens", "must be at least 1")
+    for section, values in (("optim", o), ("trainer", t), ("", cfg)):  # ranges: mt/config_ranges.py
+        check_section(values, section)
+    require(o.min_lr <= o.lr, "optim.min_lr", f"must be <= optim.lr ({o.lr}), got {o.min_lr}: lower "
+            "optim.min_lr (the schedules' floor) or raise optim.lr")  # fmt: skip
+    warms = o.schedule in ("inverse_sqrt", "budget")
+    require(o.warmup_steps == 0 or warms, "optim.warmup_steps", f"optim.schedule={o.schedule} has no "
+            "warm-up: set optim.warmup_steps=0, or optim.schedule=inverse_sqrt or budget")  # fmt: skip
+    check_length_limit(t.max_len_a, t.max_len_b, "trainer.max_len_b")
     validate_alignment(cfg.alignment)
 
 
@@ -307,8 +303,7 @@ def validate_alignment(cfg: AlignmentConfig) -> None:
     """Raise :class:`ConfigError` for an invalid alignment section (files are checked when read)."""
     require_one_of(cfg.format, GOLD_FORMATS, "alignment.format")
     require_one_of(cfg.method, ALIGN_METHODS, "alignment.method")
-    require(0.0 < cfg.threshold <= 1.0, "alignment.threshold", "must be in (0, 1]")
-    require(cfg.valid_max_pairs >= 0, "alignment.valid_max_pairs", "must be >= 0 (0 = all pairs)")
+    check_section(cfg, "alignment")
     require(cfg.langs is None or len(cfg.langs) == 2, "alignment.langs", "give two languages, e.g. [en,cs]")
     if cfg.gold is not None and cfg.format == "pharaoh":
         require(None not in (cfg.src, cfg.tgt), "alignment.src",

@@ -56,11 +56,11 @@ def mechanism_cases(args: argparse.Namespace) -> dict[tuple[str, str, str], Call
 
             def fwd(attn=attn, query=query, keys=keys, values=values, mask=mask, precision=precision) -> None:
                 with torch.no_grad(), _autocast(precision):
-                    attn(query, keys, values, mask)
+                    attn(query, keys, values, mask, S // 2)  # step t: local_m centres its window there
 
             def fwd_bwd(attn=attn, query=query, keys=keys, values=values, mask=mask, precision=precision):
                 with _autocast(precision):
-                    context, weights = attn(query, keys, values, mask)
+                    context, weights = attn(query, keys, values, mask, S // 2)
                 (context.float().sum() + weights.float().sum()).backward()
 
             cases[(name, precision, "precompute")] = precompute

@@ -23,6 +23,8 @@ from mt.models.attention import ATTENTION_REGISTRY, Attention, build_attention, 
 from mt.models.attention.registry import import_submodules
 
 MECHANISMS = ("bahdanau", "luong_concat", "luong_dot", "luong_general", "scaled_dot")
+LUONG_2015 = ("local_m", "local_p", "luong_location")  # tested in test_local_attention.py
+REGISTERED = set(MECHANISMS + LUONG_2015)  # every mechanism in the registry
 EQUAL_SIZES = ("luong_dot", "scaled_dot")  # compare query and key directly
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "mt" / "configs" / "model" / "attention"
 HIDDEN = 4  # A, the energy size of the additive mechanisms
@@ -97,7 +99,7 @@ def loop_reference(
 
 
 def test_registry_holds_every_mechanism() -> None:
-    assert set(ATTENTION_REGISTRY) == set(MECHANISMS)
+    assert set(ATTENTION_REGISTRY) == REGISTERED
     for name, cls in ATTENTION_REGISTRY.items():
         assert issubclass(cls, Attention) and cls.name == name
 
@@ -216,7 +218,7 @@ def test_register() -> None:
         register("bahdanau")(Uniform)
     with pytest.raises(TypeError):
         register("not_attention")(torch.nn.Linear)
-    assert set(ATTENTION_REGISTRY) == set(MECHANISMS)
+    assert set(ATTENTION_REGISTRY) == REGISTERED
 
 
 @pytest.mark.parametrize("name", ["bahdanau", "luong_concat"])
@@ -290,7 +292,7 @@ def test_property_weights_are_a_distribution_over_real_tokens(
 
 def test_every_mechanism_has_a_config() -> None:
     """One YAML per registered mechanism, and one registered mechanism per YAML."""
-    assert {path.stem for path in CONFIG_DIR.glob("*.yaml")} == set(ATTENTION_REGISTRY) == set(MECHANISMS)
+    assert {path.stem for path in CONFIG_DIR.glob("*.yaml")} == set(ATTENTION_REGISTRY) == REGISTERED
 
 
 def mechanism_modules() -> list[str]:
@@ -372,7 +374,7 @@ def test_flops_are_positive_and_agree_with_torch_flop_counter(name: str) -> None
     assert counter.get_total_flops() == pytest.approx(B * S * per_source)  # 0 where keys = memory
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         for _ in range(T):
-            attn(query, keys, memory, mask)
+            attn(query, keys, memory, mask, step=2)  # local_m needs the decoder step
     assert 0 < counter.get_total_flops() <= B * T * per_step
 
 

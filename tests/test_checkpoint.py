@@ -150,8 +150,30 @@ def test_old_config_keys_are_migrated():
 
     old = {"trainer": {"valid_every": 150, "max_steps": 0}, "model": {"emb_size": 8}}
     new = migrate_config(old)
-    assert new["trainer"] == {"val_every": 150, "max_steps": 0}
+    assert new["trainer"]["val_every"] == 150 and new["trainer"]["max_steps"] == 0
+    assert "valid_every" not in new["trainer"]
     assert old["trainer"]["valid_every"] == 150  # the stored dict is not changed
+    assert new["model"]["emb_size"] == 8  # a stored value stays
+
+
+def test_keys_added_since_a_checkpoint_get_their_defaults_and_it_still_fits():
+    # a run saved before model.attention.window and the alignment section existed can be resumed
+    from omegaconf import OmegaConf
+
+    from mt.config import TrainConfig
+    from mt.training.checkpoint import check_compatible, migrate_config
+
+    now = OmegaConf.to_container(OmegaConf.structured(TrainConfig))
+    saved = migrate_config(now)
+    for key in ("window", "score", "max_src_len"):
+        saved["model"]["attention"].pop(key, None)
+    del saved["alignment"]
+    migrated = migrate_config(saved)
+    assert migrated["model"]["attention"] == now["model"]["attention"]
+    assert migrated["alignment"] == now["alignment"]
+    check_compatible(migrated, now, "checkpoint X")
+    with pytest.raises(CheckpointError, match="model.attention.window"):
+        check_compatible(saved, now, "checkpoint X")  # without the migration: refused
 
 
 def test_random_bytes_are_always_a_checkpoint_error(tmp_path: Path):

@@ -1,5 +1,5 @@
-"""Alignment heatmaps: attention weights with source subwords on the x axis and output
-subwords on the y axis, with a colour bar."""
+"""Alignment heatmaps: attention weights with source tokens on the x axis and output tokens on
+the y axis, with a colour bar; one matrix, or several side by side with gold links marked."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 
 def alignment_figure(src_tokens: list[str], out_tokens: list[str], weights, title: str = "") -> Figure:
@@ -35,6 +37,39 @@ def alignment_figure(src_tokens: list[str], out_tokens: list[str], weights, titl
         ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     fig.tight_layout()
+    return fig
+
+
+def alignment_grid_figure(
+    panels: list[tuple[str, np.ndarray]],
+    src_words: list[str],
+    tgt_words: list[str],
+    sure: frozenset[tuple[int, int]] = frozenset(),
+    possible: frozenset[tuple[int, int]] = frozenset(),
+) -> Figure:
+    """Word-level attention matrices of one sentence pair side by side, one per (title, weights
+    (len(tgt_words), len(src_words))); gold links (source i, target j) drawn as squares, solid
+    for sure and dashed for possible-only ones."""
+    size = 0.3
+    width = 1.6 + size * len(src_words)
+    fig = Figure(figsize=(width * len(panels) + 1.0, 1.8 + size * len(tgt_words)), dpi=110)
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    im = None
+    for k, (ax, (title, w)) in enumerate(zip(axes, panels, strict=True)):
+        if w.shape != (len(tgt_words), len(src_words)):
+            raise ValueError(
+                f"{title}: weights {w.shape} do not match {len(tgt_words)} x {len(src_words)} words"
+            )
+        im = ax.imshow(w, cmap="Greys", vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
+        for (i, j), style in [(link, "-") for link in sure] + [(link, "--") for link in possible - sure]:
+            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, edgecolor="tab:red", linestyle=style,
+                                   linewidth=1.0))  # fmt: skip
+        ax.set_xticks(range(len(src_words)))
+        ax.set_xticklabels(src_words, rotation=70, ha="right", fontsize=7)
+        ax.set_yticks(range(len(tgt_words)))
+        ax.set_yticklabels(tgt_words if k == 0 else [], fontsize=7)
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=list(axes), fraction=0.015, pad=0.01)
     return fig
 
 

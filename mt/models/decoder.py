@@ -9,6 +9,10 @@ the context ``c_i`` is part of the RNN input; the output feature is
 ``tanh(W_c [c_i; h_i; e_i])`` with ``e_i`` the embedding of the previous target word. It is
 not recurrent, so it is computed once over all steps after the loop.
 
+The state counts the steps (``DecoderState.step``): each step passes it to the attention as
+the target position t (local-m centres its window there), so search gets it without asking,
+and beam reordering keeps it (every beam is at the same t).
+
 The output projection onto the vocabulary is not part of the decoder (see Seq2Seq), so
 training computes it once over all real target tokens instead of inside the step loop.
 """
@@ -46,6 +50,7 @@ class DecoderState:
     hidden: tuple[Tensor, ...]  # per layer (B, H)
     cell: tuple[Tensor, ...] | None  # per layer (B, H), LSTM only
     feed: Tensor  # (B, F) previous attentional vector (Luong input feeding); (B, 0) otherwise
+    step: int = 0  # index t of the target position the next step predicts (the same for all rows)
 
     def select(self, idx: Tensor) -> DecoderState:
         """Rows `idx` (N,) of the batch."""
@@ -53,6 +58,7 @@ class DecoderState:
             tuple(h.index_select(0, idx) for h in self.hidden),
             None if self.cell is None else tuple(c.index_select(0, idx) for c in self.cell),
             self.feed.index_select(0, idx),
+            self.step,
         )
 
 
@@ -125,23 +131,24 @@ class Decoder(nn.Module):
             hidden.append(h)
             cells.append(c)
             x = h
-        return DecoderState(tuple(hidden), None if state.cell is None else tuple(cells), state.feed)
+        cell = None if state.cell is None else tuple(cells)
+        return DecoderState(tuple(hidden), cell, state.feed, state.step)
 
     def _luong_step(
         self, gx0: Tensor, state: DecoderState, ctx: EncoderContext
     ) -> tuple[Tensor, Tensor, DecoderState]:
         state = self._recur(gx0, state, state.feed if self.feed_size else None)
         h = state.hidden[-1]  # (B, H)
-        context, weights = self.attention(h, ctx.keys, ctx.memory, ctx.mask)  # (B, Hk), (B, S)
+        context, weights = self.attention(h, ctx.keys, ctx.memory, ctx.mask, state.step)  # (B, Hk), (B, S)
         att = self.dropout(torch.tanh(self.combine(torch.cat([context, h], dim=-1))))  # (B, H)
-        return att, weights, replace(state, feed=att if self.feed_size else state.feed)
+        return att, weights, replace(state, feed=att if self.feed_size else state.feed, step=state.step + 1)
 
     def _bahdanau_step(
         self, gx0: Tensor, state: DecoderState, ctx: EncoderContext
     ) -> tuple[Tensor, Tensor, DecoderState]:
-        context, weights = self.attention(state.hidden[-1], ctx.keys, ctx.memory, ctx.mask)
+        context, weights = self.attention(state.hidden[-1], ctx.keys, ctx.memory, ctx.mask, state.step)
         state = self._recur(gx0, state, context)
-        return context, weights, state
+        return context, weights, replace(state, step=state.step + 1)
 
     def _bahdanau_output(self, context: Tensor, h: Tensor, emb: Tensor) -> Tensor:
         """(..., Hk), (..., H), (..., E) -> output feature (..., H)."""

@@ -100,8 +100,9 @@ def build_model(cfg: Any, src_vocab_size: int, tgt_vocab_size: int, pad_id: int 
         pad_id=pad_id,
     )
     dec_hidden = _get(cfg, "dec_hidden")
+    settings = {k: v for k, v in att_cfg.items() if k not in ("name", "hidden_size")}  # window, score, ...
     attention = build_attention(
-        _get(att_cfg, "name"), dec_hidden, encoder.output_size, _get(att_cfg, "hidden_size")
+        _get(att_cfg, "name"), dec_hidden, encoder.output_size, _get(att_cfg, "hidden_size"), **settings
     )
     decoder = Decoder(
         tgt_vocab_size,

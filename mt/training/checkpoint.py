@@ -16,6 +16,7 @@ which refuses anything that would need arbitrary code to unpickle. Layout (``FOR
 
 from __future__ import annotations
 
+import copy
 import pickle
 import random
 from dataclasses import dataclass
@@ -134,8 +135,9 @@ def _to_tuple(x: Any) -> Any:
 
 def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Bring a checkpoint's stored config up to the current schema: renamed keys get their new
-    names, removed keys go."""
-    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+    names, removed keys go, and keys added since get their schema default (a new setting's
+    default keeps the old behaviour, e.g. `model.attention.window` of mechanisms that ignore it)."""
+    config = copy.deepcopy(config)
     for section, old, new in RENAMED_KEYS:
         part = config.get(section)
         if isinstance(part, dict) and old in part:
@@ -144,7 +146,17 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
         part = config if section is None else config.get(section)
         if isinstance(part, dict):
             part.pop(key, None)
+    _fill_missing(config, OmegaConf.to_container(OmegaConf.structured(TrainConfig)))
     return config
+
+
+def _fill_missing(config: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Add, in place and recursively, each key of `defaults` that `config` lacks."""
+    for key, value in defaults.items():
+        if key not in config:
+            config[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(config[key], dict):
+            _fill_missing(config[key], value)
 
 
 @dataclass

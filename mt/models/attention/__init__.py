@@ -8,9 +8,10 @@ fills :data:`ATTENTION_REGISTRY`. Adding a mechanism is one module here plus one
 
 Usage (once per batch, then once per decoder step)::
 
-    attn = build_attention(cfg.name, query_size=dec_hidden, key_size=enc_out, hidden_size=cfg.hidden_size)
+    attn = build_attention(cfg.name, query_size=dec_hidden, key_size=enc_out, hidden_size=cfg.hidden_size,
+                           window=cfg.window, score=cfg.score)  # each takes the settings it names
     keys = attn.precompute_keys(memory)                    # memory (B, S, Hk)
-    context, weights = attn(query, keys, memory, mask)     # query (B, Hq), mask (B, S) bool
+    context, weights = attn(query, keys, memory, mask, t)  # query (B, Hq), mask (B, S) bool, step t
 """
 
 from mt.models.attention.base import Attention, attend, masked_softmax

@@ -50,6 +50,10 @@ class Attention(nn.Module, ABC):
     """
 
     name: ClassVar[str] = ""  # set by mt.models.attention.registry.register
+    # AttentionConfig keys (beyond the sizes) that the constructor takes as keyword arguments.
+    settings: ClassVar[tuple[str, ...]] = ()
+    # False where the weights may sum to less than 1 (local-p's Gaussian is not renormalised).
+    weights_sum_to_one: ClassVar[bool] = True
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int = 0) -> None:
         super().__init__()
@@ -87,7 +91,9 @@ class Attention(nn.Module, ABC):
         per_source, per_step = self.score_flops(src_len)
         return per_source, per_step + 2 * src_len * self.key_size  # attend: (1, S) @ (S, Hk)
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, step: int | Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Attend from ``query`` over the source.
 
         Args:
@@ -95,6 +101,9 @@ class Attention(nn.Module, ABC):
             keys: (B, S, *) from ``precompute_keys(memory)``.
             values: (B, S, Hv) vectors to average, usually the encoder output ``memory``.
             mask: (B, S) bool, True for a real token; every row needs at least one.
+            step: the index t (from 0) of the target position being predicted, an int or (B,)
+                long; the decoder passes it. Only position-dependent mechanisms (``local_m``)
+                read it; global ones ignore it.
 
         Returns:
             context (B, Hv) in the values' dtype (the autocast dtype under autocast) and

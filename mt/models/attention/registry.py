@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from mt.errors import ConfigError
 from mt.models.attention.base import Attention
@@ -44,11 +45,17 @@ def check_attention_name(name: str, key: str = "model.attention.name") -> None:
         raise ConfigError(f"config error at `{key}`: {name!r} is not one of {known}")
 
 
-def build_attention(name: str, query_size: int, key_size: int, hidden_size: int = 0) -> Attention:
-    """The registered mechanism ``name`` with the given sizes (hidden_size 0 = query_size)."""
+def build_attention(
+    name: str, query_size: int, key_size: int, hidden_size: int = 0, **settings: Any
+) -> Attention:
+    """The registered mechanism ``name`` with the given sizes (hidden_size 0 = query_size).
+
+    ``settings`` may hold any AttentionConfig keys; each mechanism takes those it names in its
+    ``settings`` class attribute (e.g. ``window`` and ``score`` for the local ones) and ignores
+    the others, so callers can pass the whole config section."""
     try:
         cls = ATTENTION_REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(ATTENTION_REGISTRY))
         raise ValueError(f"unknown attention {name!r}; known mechanisms: {known}") from None
-    return cls(query_size, key_size, hidden_size)
+    return cls(query_size, key_size, hidden_size, **{k: v for k, v in settings.items() if k in cls.settings})
