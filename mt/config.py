@@ -96,6 +96,9 @@ class AttentionConfig:
     # luong_location: the source positions W_a scores (W_a: dec_hidden -> max_src_len), keep it
     # data.max_len + 1 (the source EOS); positions past it get weight 0 (longer test sentences)
     max_src_len: int = 101
+    # See et al. (2017): the coverage vector (sum of past attention weights per source position)
+    # as an input to the energies; bahdanau, luong_concat, local_m / local_p with score=concat
+    coverage: bool = False
 
 
 @dataclass
@@ -155,6 +158,9 @@ class TrainerConfig:
     early_stopping_patience: int = 8
     label_smoothing: float = 0.1
     teacher_forcing: float = 1.0  # probability of feeding the gold previous token
+    # weight of the coverage loss of See et al. (2017) (their 1.0) in the training loss; 0 = off;
+    # > 0 needs model.attention.coverage=true
+    coverage_loss_weight: float = 0.0
     precision: str = "bf16"  # fp32 | bf16 (autocast)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 50
@@ -296,6 +302,9 @@ def validate_train(cfg: TrainConfig) -> None:
     require(o.warmup_steps == 0 or warms, "optim.warmup_steps", f"optim.schedule={o.schedule} has no "
             "warm-up: set optim.warmup_steps=0, or optim.schedule=inverse_sqrt or budget")  # fmt: skip
     check_length_limit(t.max_len_a, t.max_len_b, "trainer.max_len_b")
+    require(t.coverage_loss_weight == 0 or cfg.model.attention.coverage, "trainer.coverage_loss_weight",
+            "the coverage loss needs a coverage attention: set model.attention.coverage=true or "
+            "trainer.coverage_loss_weight=0")  # fmt: skip
     validate_alignment(cfg.alignment)
 
 

@@ -76,7 +76,7 @@ OUT_OF_RANGE: dict[str, Any] = {
     "optim.plateau_patience": 0, "optim.min_lr": -1e-5,
     "trainer.max_steps": -1, "trainer.max_epochs": 0, "trainer.max_minutes": -1.0, "trainer.val_every": 0,
     "trainer.valid_max_sentences": -1, "trainer.early_stopping_patience": -1, "trainer.label_smoothing": 1.0,
-    "trainer.teacher_forcing": 1.5, "trainer.log_every": 0, "trainer.checkpoint_every": -1,
+    "trainer.teacher_forcing": 1.5, "trainer.coverage_loss_weight": -0.5, "trainer.log_every": 0, "trainer.checkpoint_every": -1,
     "trainer.keep_last": 0, "trainer.max_nonfinite": 0, "trainer.plot_sentences": [0, -1],
     "trainer.sample_sentences": -1, "trainer.test_beam_size": 0, "trainer.length_penalty": -0.1,
     "trainer.max_len_a": -1.0, "trainer.max_len_b": -1, "trainer.max_output_tokens": 0,
@@ -95,7 +95,7 @@ EDGE: dict[str, Any] = {
     "optim.plateau_patience": 1, "optim.min_lr": 0.0,
     "trainer.max_steps": 0, "trainer.max_epochs": 1, "trainer.max_minutes": 0.0, "trainer.val_every": 1,
     "trainer.valid_max_sentences": 0, "trainer.early_stopping_patience": 0, "trainer.label_smoothing": 0.0,
-    "trainer.teacher_forcing": 0.0, "trainer.log_every": 1, "trainer.checkpoint_every": 0,
+    "trainer.teacher_forcing": 0.0, "trainer.coverage_loss_weight": 0.0, "trainer.log_every": 1, "trainer.checkpoint_every": 0,
     "trainer.keep_last": 1, "trainer.max_nonfinite": 1, "trainer.plot_sentences": [0],
     "trainer.sample_sentences": 0, "trainer.test_beam_size": 1, "trainer.length_penalty": 0.0,
     "trainer.max_len_a": 0.0, "trainer.max_len_b": 0, "trainer.max_output_tokens": 1,
@@ -261,6 +261,10 @@ SMALL_RUN = ["trainer.device=cpu", "model.emb_size=8", "model.enc_hidden=8", "mo
         ("optim.betas=[0.9,1.5]", "optim.betas"),
         ("trainer.max_len_a=-1", "trainer.max_len_a"),
         ("trainer.max_minutes=-5", "trainer.max_minutes"),
+        (
+            "model/attention=luong_dot model.attention.coverage=true",
+            "model.attention.coverage",
+        ),  # no energy layer
     ],
 )
 def test_mt_train_refuses_a_bad_value_in_one_line_before_preparing_data(
@@ -268,7 +272,7 @@ def test_mt_train_refuses_a_bad_value_in_one_line_before_preparing_data(
 ):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    args = tiny_corpus_args(corpus) + SMALL_RUN + [override, f"hydra.run.dir={tmp_path / 'r'}"]
+    args = tiny_corpus_args(corpus) + SMALL_RUN + override.split() + [f"hydra.run.dir={tmp_path / 'r'}"]
     proc = run("mt-train", args, cwd=tmp_path, timeout=120)
     err = proc.stderr.decode()
     assert proc.returncode == 2, err[-2000:]

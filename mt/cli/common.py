@@ -199,6 +199,26 @@ def preflight(config_name: str, argv: list[str]) -> None:
         GlobalHydra.instance().clear()
 
 
+def compose_run(config_name: str, argv: list[str]) -> Any:
+    """The config Hydra will compose for this command line, `hydra` node included, before Hydra
+    runs (and writes anything); None for Hydra's own modes and sweeps. Call after `preflight`."""
+    if any(a.split("=")[0] in _HYDRA_FLAGS for a in argv):
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    if any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(overrides)):
+        return None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose(config_name, overrides=overrides, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def explain_override_error(error: BaseException, overrides: list[str], reference: Any) -> str:
     """Hydra's composition error as one paragraph, with the valid keys or options closest to a typo."""
     import difflib

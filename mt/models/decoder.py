@@ -13,6 +13,11 @@ The state counts the steps (``DecoderState.step``): each step passes it to the a
 the target position t (local-m centres its window there), so search gets it without asking,
 and beam reordering keeps it (every beam is at the same t).
 
+With a coverage attention (See et al., 2017) the state also carries the coverage vector
+``c_t = sum_{t' < t} a_t'`` (``DecoderState.coverage``, (B, S), zeros before the first step):
+each step passes it to the attention and adds the step's weights to it, in teacher-forced
+training and in search alike; ``select`` reorders it with the hidden states for beam search.
+
 The output projection onto the vocabulary is not part of the decoder (see Seq2Seq), so
 training computes it once over all real target tokens instead of inside the step loop.
 """
@@ -51,6 +56,7 @@ class DecoderState:
     cell: tuple[Tensor, ...] | None  # per layer (B, H), LSTM only
     feed: Tensor  # (B, F) previous attentional vector (Luong input feeding); (B, 0) otherwise
     step: int = 0  # index t of the target position the next step predicts (the same for all rows)
+    coverage: Tensor | None = None  # (B, S) sum of the past steps' attention weights; coverage attention only
 
     def select(self, idx: Tensor) -> DecoderState:
         """Rows `idx` (N,) of the batch."""
@@ -59,6 +65,7 @@ class DecoderState:
             None if self.cell is None else tuple(c.index_select(0, idx) for c in self.cell),
             self.feed.index_select(0, idx),
             self.step,
+            None if self.coverage is None else self.coverage.index_select(0, idx),
         )
 
 
@@ -107,13 +114,18 @@ class Decoder(nn.Module):
         self.combine = nn.Linear(combine_in, hidden_size, bias=False)  # W_c
 
     # ------------------------------------------------------------------ state
-    def init_state(self, hidden: Tensor, cell: Tensor | None) -> DecoderState:
-        """hidden, cell (B, L, H) from the bridge -> the state before the first step."""
+    def init_state(self, hidden: Tensor, cell: Tensor | None, src_len: int = 0) -> DecoderState:
+        """hidden, cell (B, L, H) from the bridge -> the state before the first step; with a
+        coverage attention, a zero coverage (B, src_len) in at least float32 (the weights' dtype)."""
         B = hidden.size(0)
+        coverage = None
+        if self.attention.coverage:
+            coverage = hidden.new_zeros(B, src_len, dtype=torch.promote_types(hidden.dtype, torch.float32))
         return DecoderState(
             tuple(hidden[:, i] for i in range(self.num_layers)),
             None if cell is None else tuple(cell[:, i] for i in range(self.num_layers)),
             hidden.new_zeros(B, self.feed_size if self.style == "luong" else 0),
+            coverage=coverage,
         )
 
     # ------------------------------------------------------------------ core
@@ -132,23 +144,35 @@ class Decoder(nn.Module):
             cells.append(c)
             x = h
         cell = None if state.cell is None else tuple(cells)
-        return DecoderState(tuple(hidden), cell, state.feed, state.step)
+        return DecoderState(tuple(hidden), cell, state.feed, state.step, state.coverage)
+
+    def _attend(
+        self, query: Tensor, state: DecoderState, ctx: EncoderContext
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """context (B, Hk), weights (B, S) of the attention from query (B, Hq), and the coverage
+        after this step (None without coverage)."""
+        if state.coverage is None:
+            context, weights = self.attention(query, ctx.keys, ctx.memory, ctx.mask, state.step)
+            return context, weights, None
+        context, weights = self.attention(query, ctx.keys, ctx.memory, ctx.mask, state.step, state.coverage)
+        return context, weights, state.coverage + weights  # c_{t+1} = c_t + a_t
 
     def _luong_step(
         self, gx0: Tensor, state: DecoderState, ctx: EncoderContext
     ) -> tuple[Tensor, Tensor, DecoderState]:
         state = self._recur(gx0, state, state.feed if self.feed_size else None)
         h = state.hidden[-1]  # (B, H)
-        context, weights = self.attention(h, ctx.keys, ctx.memory, ctx.mask, state.step)  # (B, Hk), (B, S)
+        context, weights, coverage = self._attend(h, state, ctx)  # (B, Hk), (B, S), (B, S) | None
         att = self.dropout(torch.tanh(self.combine(torch.cat([context, h], dim=-1))))  # (B, H)
-        return att, weights, replace(state, feed=att if self.feed_size else state.feed, step=state.step + 1)
+        feed = att if self.feed_size else state.feed
+        return att, weights, replace(state, feed=feed, step=state.step + 1, coverage=coverage)
 
     def _bahdanau_step(
         self, gx0: Tensor, state: DecoderState, ctx: EncoderContext
     ) -> tuple[Tensor, Tensor, DecoderState]:
-        context, weights = self.attention(state.hidden[-1], ctx.keys, ctx.memory, ctx.mask, state.step)
+        context, weights, coverage = self._attend(state.hidden[-1], state, ctx)
         state = self._recur(gx0, state, context)
-        return context, weights, replace(state, step=state.step + 1)
+        return context, weights, replace(state, step=state.step + 1, coverage=coverage)
 
     def _bahdanau_output(self, context: Tensor, h: Tensor, emb: Tensor) -> Tensor:
         """(..., Hk), (..., H), (..., E) -> output feature (..., H)."""

@@ -6,6 +6,8 @@ the formula.
 
 - ``additive_energies``: ``v^T tanh(k_j + q)`` (Bahdanau and Luong concat attention), through
   sigmoid and without keeping any (B, S, A) tensor for backward.
+- ``additive_coverage_energies``: the same with a coverage term, ``v^T tanh(k_j + q + c_j w_c)``
+  (See et al., 2017), by the same trick.
 - ``smoothed_cross_entropy``: PyTorch's label-smoothed cross-entropy summed over rows, with its
   gradient prepared in the forward pass.
 - ``gru_step`` / ``lstm_step``: one ``nn.GRUCell`` / ``nn.LSTMCell`` step whose input projection
@@ -81,6 +83,58 @@ def additive_energies(keys: Tensor, query: Tensor, v: Tensor) -> Tensor:
     # only (B, S, A) temporary and sigmoid runs in place on it.
     query2 = (2 * query).to(keys.dtype)  # (B, A)
     return _AdditiveEnergies.apply(keys, query2, v)
+
+
+class _AdditiveCoverageEnergies(torch.autograd.Function):
+    """``(2v)^T sigmoid(keys2 + query2 + coverage w_c2) - sum(v)``, saving only its inputs for
+    backward (the (B, S, A) sigmoid is recomputed, as in ``_AdditiveEnergies``)."""
+
+    @staticmethod
+    def forward(ctx, keys2: Tensor, query2: Tensor, coverage: Tensor, w_c2: Tensor, v: Tensor) -> Tensor:  # type: ignore[override]
+        v_c = v.to(keys2.dtype)
+        hidden = _coverage_sum(keys2, query2, coverage, w_c2).sigmoid_()  # (B, S, A)
+        ctx.save_for_backward(keys2, query2, coverage, w_c2, v)
+        return torch.matmul(hidden, 2 * v_c) - v_c.sum()  # (B, S)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        keys2, query2, coverage, w_c2, v = ctx.saved_tensors
+        hidden = _coverage_sum(keys2, query2, coverage, w_c2).sigmoid_()  # (B, S, A), recomputed
+        grad = grad.to(hidden.dtype)
+        grad_v = None
+        if ctx.needs_input_grad[4]:
+            grad_v = (2 * torch.einsum("bs,bsa->a", grad, hidden) - grad.sum()).to(v.dtype)  # (A,)
+        # d/dz (2v)^T sigmoid(z) = 2v * s (1 - s), z = keys2 + query2 + coverage w_c2
+        dz = hidden.mul_(1 - hidden).mul_(grad.unsqueeze(-1)).mul_(2 * v.to(hidden.dtype))  # (B, S, A)
+        needs = ctx.needs_input_grad
+        grad_query = dz.sum(1).to(query2.dtype) if needs[1] else None  # (B, A)
+        grad_coverage = torch.matmul(dz, w_c2).to(coverage.dtype) if needs[2] else None  # (B, S)
+        grad_w_c2 = torch.einsum("bsa,bs->a", dz, coverage).to(w_c2.dtype) if needs[3] else None  # (A,)
+        return dz if needs[0] else None, grad_query, grad_coverage, grad_w_c2, grad_v
+
+
+def _coverage_sum(keys2: Tensor, query2: Tensor, coverage: Tensor, w_c2: Tensor) -> Tensor:
+    """``keys2 + query2 + coverage w_c2`` (B, S, A), one new tensor."""
+    return torch.add(keys2, query2.unsqueeze(1)).addcmul_(coverage.unsqueeze(-1), w_c2)
+
+
+def additive_coverage_energies(
+    keys: Tensor, query: Tensor, v: Tensor, coverage: Tensor, w_c: Tensor
+) -> Tensor:
+    """Energies ``e_j = v^T tanh(k_j + q + c_j w_c)`` (B, S): ``additive_energies`` with a coverage term.
+
+    Args:
+        keys: (B, S, A) projected keys from ``additive_keys`` (stored doubled, 2k).
+        query: (B, A) projected query q.
+        v: (A,) energy vector.
+        coverage: (B, S) coverage c_j, the running sum of past attention weights.
+        w_c: (A,) coverage vector, the weight of c_j in each energy unit.
+
+    Computed in the dtype of ``keys``; nothing of size (B, S, A) is kept for backward.
+    """
+    query2 = (2 * query).to(keys.dtype)  # (B, A), see additive_energies
+    coverage_c = coverage.to(keys.dtype)  # (B, S)
+    return _AdditiveCoverageEnergies.apply(keys, query2, coverage_c, (2 * w_c).to(keys.dtype), v)
 
 
 # ---------------------------------------------------------------- label-smoothed cross-entropy

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from mt.models.attention import build_attention
 from mt.models.decoder import Decoder, DecoderState, EncoderContext
 from mt.models.encoder import Bridge, Encoder
-from mt.models.loss import output_cross_entropy
+from mt.models.loss import coverage_loss, output_cross_entropy
 
 if TYPE_CHECKING:
     from mt.data.collate import Batch
@@ -47,7 +47,7 @@ class Seq2Seq(nn.Module):
             memory = memory.to(torch.get_autocast_dtype(memory.device.type))
         keys = self.decoder.attention.precompute_keys(memory)  # once per batch
         h0, c0 = self.bridge(h, c)
-        return EncoderContext(memory, keys, src_mask), self.decoder.init_state(h0, c0)
+        return EncoderContext(memory, keys, src_mask), self.decoder.init_state(h0, c0, src_mask.size(1))
 
     def forward(
         self, batch: Batch, return_attention: bool = False, teacher_forcing: float = 1.0
@@ -59,16 +59,26 @@ class Seq2Seq(nn.Module):
         return self.decoder(batch.tgt_in, state, ctx, return_attention, teacher_forcing, self.output)
 
     def loss(
-        self, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0
+        self,
+        batch: Batch,
+        label_smoothing: float = 0.0,
+        teacher_forcing: float = 1.0,
+        coverage_weight: float = 0.0,
     ) -> tuple[Tensor, Tensor]:
-        """Summed cross-entropy over real target tokens -> (loss_sum, nll_sum), both scalars.
+        """Summed cross-entropy over real target tokens -> (loss_sum, nll_sum), both scalars;
+        with ``coverage_weight`` > 0, loss_sum adds that times the coverage loss of See et al.
+        (2017) (`mt.models.loss.coverage_loss`, summed over the same tokens).
 
         The output layer runs once, over the real (unpadded) positions only (see
         `mt.models.loss` for how the loss keeps its memory bounded).
         """
-        features, _ = self.forward(batch, teacher_forcing=teacher_forcing)  # (B, T, H)
+        with_coverage = coverage_weight > 0
+        features, attention = self.forward(batch, with_coverage, teacher_forcing)  # (B, T, H), (B, T, S)
         mask = batch.tgt_mask  # (B, T)
-        return output_cross_entropy(features[mask], self.output, batch.tgt_out[mask], label_smoothing)
+        loss, nll = output_cross_entropy(features[mask], self.output, batch.tgt_out[mask], label_smoothing)
+        if with_coverage:
+            loss = loss + coverage_weight * coverage_loss(attention, mask)
+        return loss, nll
 
     def num_parameters(self, embeddings: bool = True) -> int:
         """Number of distinct trainable parameters (optionally without embedding tables)."""

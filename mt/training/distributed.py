@@ -120,10 +120,13 @@ class LossForward(nn.Module):
         self.model = model
 
     def forward(
-        self, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0
+        self, batch: Batch, label_smoothing: float = 0.0, teacher_forcing: float = 1.0, **extra: float
     ) -> tuple[Tensor, Tensor]:
-        """``model.loss(batch, ...)`` (looked up at call time): (loss_sum, nll_sum)."""
-        return self.model.loss(batch, label_smoothing=label_smoothing, teacher_forcing=teacher_forcing)
+        """``model.loss(batch, ...)`` (looked up at call time): (loss_sum, nll_sum); ``extra`` are
+        the loss's other terms, e.g. ``coverage_weight``."""
+        return self.model.loss(
+            batch, label_smoothing=label_smoothing, teacher_forcing=teacher_forcing, **extra
+        )
 
 
 def data_parallel(model: nn.Module, device: torch.device) -> nn.parallel.DistributedDataParallel:

@@ -20,13 +20,14 @@ from mt.data.pipeline import PreparedData, prepare_data
 from mt.data.tokenizer import Tokenizer
 from mt.errors import ConfigError
 from mt.evaluation.evaluate import evaluate_splits
-from mt.io import atomic_write_text, write_json
-from mt.models.attention import check_attention_name
+from mt.io import atomic_write_text, read_json, write_json
+from mt.models.attention import check_attention_name, check_coverage
 from mt.models.seq2seq import Seq2Seq, build_model
 from mt.search.base import SearchConfig
-from mt.training.checkpoint import check_compatible, flatten, load_checkpoint, migrate_config
+from mt.training.checkpoint import flatten, load_checkpoint
 from mt.training.distributed import DistContext, main_first, rank_seed
 from mt.training.gold_alignment import final_alignment, load_gold_scorer
+from mt.training.run_dir import RunPlan, plan_run
 from mt.training.trainer import Progress, Trainer
 
 log = logging.getLogger("mt.train")
@@ -43,8 +44,11 @@ def train(
     started = time.perf_counter()
     dist = dist or DistContext()
     device = set_up_process(cfg, dist)
+    plan = plan_run(run_dir, cfg, resolved, check_fresh=dist.is_main)  # refuses what must not run there
+    if plan.complete:
+        return nothing_to_do(run_dir, plan, dist)
     gold = load_gold_scorer(cfg, dist)  # alignment.gold: read once, on rank 0; None without it
-    resume = read_resume_checkpoint(cfg, resolved)  # last.pt, read once
+    resume = plan.checkpoint
     data, prep_seconds = prepare_run_data(cfg, resume, dist)
     if dist.is_main:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
@@ -52,10 +56,10 @@ def train(
     trainer = Trainer(cfg, model, data, run_dir, device, resolved, dist=dist, gold=gold)
     if resume is not None:
         trainer.restore(resume, Path(cfg.resume))
-    del resume
+    del resume, plan
     if not dist.is_main:  # its own dropout masks (rank 0 keeps the stream its checkpoints carry)
         torch.manual_seed(rank_seed(cfg.seed, dist.rank, trainer.progress.step))
-    progress = trainer.fit()
+    progress = trainer.fit()  # no update if training had ended (a run killed in its final evaluation)
     training_peak_mb = peak_rss_mb()  # before the final beam-search evaluation adds its own
     if not dist.is_main:
         return {"valid": {"best_greedy_bleu": progress.best_bleu}}
@@ -75,6 +79,7 @@ def set_up_process(cfg: TrainConfig, dist: DistContext) -> torch.device:
     """Check the config (the attention name against the registry), tune the allocator, seed every generator; the device this rank trains on."""
     validate_train(cfg)
     check_attention_name(cfg.model.attention.name)
+    check_coverage(cfg.model.attention.name, cfg.model.attention.coverage)
     runtime.tune_allocator(cfg.trainer.max_rss_mb)
     runtime.seed_everything(cfg.seed)
     device = runtime.resolve_device(cfg.trainer.device)
@@ -88,17 +93,12 @@ def set_up_process(cfg: TrainConfig, dist: DistContext) -> torch.device:
     return device
 
 
-def read_resume_checkpoint(cfg: TrainConfig, resolved: dict[str, Any]) -> dict[str, Any] | None:
-    """`resume=RUN_DIR`: its checkpoints/last.pt, checked against this config; None for a fresh run."""
-    if not cfg.resume:
-        return None
-    last = Path(cfg.resume) / "checkpoints" / "last.pt"
-    if not last.is_file():
-        log.warning("resume=%s has no checkpoints/last.pt yet: starting from scratch there", cfg.resume)
-        return None
-    ckpt = load_checkpoint(last)
-    check_compatible(migrate_config(ckpt["config"]), resolved, f"checkpoint {last}")
-    return ckpt
+def nothing_to_do(run_dir: Path, plan: RunPlan, dist: DistContext) -> dict[str, Any]:
+    """A finished run resumed: its stored results, and no file changed."""
+    if dist.is_main:
+        print(plan.message(run_dir))
+        log.info(plan.message(run_dir))
+    return read_json(run_dir / "results.json")
 
 
 def prepare_run_data(

@@ -30,6 +30,7 @@ from mt.runtime import autocast, release_memory
 from mt.search.base import SearchConfig
 from mt.training.checkpoint import atomic_torch_save, checkpoint_state, set_rng_state
 from mt.training.distributed import DistContext, all_reduce_sum, broadcast_object, data_parallel
+from mt.training.run_dir import training_ended
 from mt.training.schedule import build_schedule
 from mt.training.validation import log_validation, run_validation
 
@@ -176,6 +177,10 @@ class Trainer:
         if self.is_main:
             purge = p.step + 1 if p.step > 0 else None  # drop events written after the checkpoint
             self.tb = TensorBoard(self.run_dir / "tb", purge_step=purge)
+        ended = training_ended(vars(p), t)  # before any update: an ended run trains no more
+        if ended and p.history and p.history[-1]["step"] == p.step:
+            log.info("training had ended at step %d (%s): no update, no checkpoint", p.step, ended)
+            return p
         previous = self._install_signal_handlers()
         started, base_seconds = time.perf_counter(), p.train_seconds
         self._clock = (started, base_seconds)
@@ -189,7 +194,7 @@ class Trainer:
             unit="step",
         )
         window = {"loss": 0.0, "tokens": 0, "time": 0.0, "grad_norm": 0.0, "steps": 0}
-        stop_reason = ""
+        stop_reason = ended  # ended, its last step not validated yet: validated below, no update
         try:
             while not stop_reason:
                 if p.epoch >= t.max_epochs:
@@ -246,7 +251,7 @@ class Trainer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         p.train_seconds = base_seconds + time.perf_counter() - started
-        if p.step % t.val_every != 0 or not p.history:  # the last steps were not validated yet
+        if not p.history or p.history[-1]["step"] != p.step:  # the last steps were not validated yet
             if not stop_reason.startswith("signal"):
                 self.validate()
                 # counted in the training time like every other validation (its seconds are in
@@ -277,9 +282,10 @@ class Trainer:
         """
         t, p = self.cfg.trainer, self.progress
         self.model.train()
+        coverage = {"coverage_weight": t.coverage_loss_weight} if t.coverage_loss_weight else {}  # See et al.
         with autocast(self.device, t.precision):
             loss, _ = (self.model.loss if self.ddp is None else self.ddp)(
-                batch, label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing
+                batch, label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing, **coverage
             )
         world = self.dist.world_size
         if world == 1:

@@ -19,6 +19,7 @@ from mt.models.attention.registry import (
     ATTENTION_REGISTRY,
     build_attention,
     check_attention_name,
+    check_coverage,
     import_submodules,
     register,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "attend",
     "build_attention",
     "check_attention_name",
+    "check_coverage",
     "masked_softmax",
     "register",
 ]

@@ -6,6 +6,11 @@ context vector (``forward``). Work that depends only on the encoder output is do
 batch by ``precompute_keys`` and handed back to every call explicitly, so a module holds no
 state between calls.
 
+Coverage (See et al., 2017): a mechanism built with ``coverage=True`` (those whose energy layer
+can take it name ``coverage`` in ``settings``) adds the running sum of past weights per source
+position, ``c_t = sum_{t' < t} a_t'``, to its energies; the decoder keeps c_t in its state and
+passes it to ``forward`` at every step.
+
 Shapes: B batch, S source length, Hq query size, Hk key (encoder output) size, Hv value size.
 """
 
@@ -66,6 +71,7 @@ class Attention(nn.Module, ABC):
         self.query_size = query_size
         self.key_size = key_size
         self.hidden_size = hidden_size or query_size
+        self.coverage = False  # True: score takes the coverage vector (set by the mechanisms that can)
 
     def precompute_keys(self, memory: Tensor) -> Tensor:
         """Keys derived from the encoder output (B, S, Hk) alone; compute once per batch.
@@ -92,7 +98,13 @@ class Attention(nn.Module, ABC):
         return per_source, per_step + 2 * src_len * self.key_size  # attend: (1, S) @ (S, Hk)
 
     def forward(
-        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, step: int | Tensor | None = None
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor,
+        mask: Tensor,
+        step: int | Tensor | None = None,
+        coverage: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Attend from ``query`` over the source.
 
@@ -104,15 +116,30 @@ class Attention(nn.Module, ABC):
             step: the index t (from 0) of the target position being predicted, an int or (B,)
                 long; the decoder passes it. Only position-dependent mechanisms (``local_m``)
                 read it; global ones ignore it.
+            coverage: (B, S) running sum of the past steps' weights; required when the
+                mechanism was built with ``coverage=True``, ignored otherwise.
 
         Returns:
             context (B, Hv) in the values' dtype (the autocast dtype under autocast) and
             weights (B, S) in the softmax's dtype (float32 under autocast): the weights sum to 1
             over the real positions and are exactly 0.0 on padding.
         """
-        energies = self.score(query, keys)  # (B, S)
+        if self.coverage:
+            energies = self.score(query, keys, self.require_coverage(coverage))  # (B, S)
+        else:
+            energies = self.score(query, keys)  # (B, S)
         weights = masked_softmax(energies, mask)  # (B, S)
         return attend(weights.to(values.dtype), values), weights
 
+    def require_coverage(self, coverage: Tensor | None) -> Tensor:
+        """``coverage``, or a ValueError when a mechanism built with coverage is called without it."""
+        if coverage is None:
+            raise ValueError(
+                f"{self.name} attention was built with coverage: call it with coverage=c_t (B, S), the sum of "
+                "the past steps' weights (zeros at the first step)"
+            )
+        return coverage
+
     def extra_repr(self) -> str:
-        return f"query_size={self.query_size}, key_size={self.key_size}, hidden_size={self.hidden_size}"
+        cov = ", coverage=True" if self.coverage else ""
+        return f"query_size={self.query_size}, key_size={self.key_size}, hidden_size={self.hidden_size}{cov}"

@@ -13,6 +13,9 @@ eq. 8):
 
 Only the window is scored: each step gathers a (B, 2D + 1) slice of keys and values, scores
 it and scatters the weights back into (B, S), so its cost does not grow with the source.
+
+Coverage (See et al., 2017) works with the concat inner score only (the one with an energy
+layer): the window's slice of the coverage vector enters its energies.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from mt.errors import ConfigError
 from mt.models.attention.base import Attention, attend, masked_softmax
 from mt.models.attention.luong_concat import LuongConcatAttention
 from mt.models.attention.luong_dot import LuongDotAttention
@@ -41,29 +45,43 @@ class LocalAttention(Attention):
     centre p_t is (``centre``) and may reweight the window (``reweight``).
 
     Args (beyond the sizes): window: D >= 1, the half-width; score: the inner score function,
-    ``dot`` | ``general`` | ``concat`` (a submodule ``inner``, with its own parameters).
+    ``dot`` | ``general`` | ``concat`` (a submodule ``inner``, with its own parameters);
+    coverage: the inner score takes the coverage vector (``concat`` only).
     """
 
-    settings: ClassVar[tuple[str, ...]] = ("window", "score")
+    settings: ClassVar[tuple[str, ...]] = ("window", "score", "coverage")
 
     def __init__(
-        self, query_size: int, key_size: int, hidden_size: int = 0, window: int = 10, score: str = "general"
+        self,
+        query_size: int,
+        key_size: int,
+        hidden_size: int = 0,
+        window: int = 10,
+        score: str = "general",
+        coverage: bool = False,
     ) -> None:
         super().__init__(query_size, key_size, hidden_size)
         if window < 1:
             raise ValueError(f"local attention window D must be at least 1, got {window}")
         if score not in INNER_SCORES:
             raise ValueError(f"local attention score must be one of {', '.join(INNER_SCORES)}, got {score!r}")
+        if coverage and score != "concat":
+            raise ConfigError(
+                f"config error at `model.attention.coverage`: the {score} score has no energy layer to take "
+                "the coverage vector; use model.attention.score=concat or model.attention.coverage=false"
+            )
         self.window = window
-        self.inner = INNER_SCORES[score](query_size, key_size, hidden_size)
+        self.coverage = coverage
+        cov = {"coverage": True} if coverage else {}
+        self.inner = INNER_SCORES[score](query_size, key_size, hidden_size, **cov)
 
     def precompute_keys(self, memory: Tensor) -> Tensor:
         """The inner score's keys (B, S, *), once per batch."""
         return self.inner.precompute_keys(memory)
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+    def score(self, query: Tensor, keys: Tensor, coverage: Tensor | None = None) -> Tensor:
         """The inner energies (B, S) at every position (``forward`` scores only the window)."""
-        return self.inner.score(query, keys)
+        return self.inner.score(query, keys) if coverage is None else self.inner.score(query, keys, coverage)
 
     def centre(self, query: Tensor, lengths: Tensor, step: int | Tensor | None) -> Tensor:
         """p_t (B,) in the weights' dtype, within [0, S] for real length S (lengths (B,) long)."""
@@ -87,7 +105,13 @@ class LocalAttention(Attention):
         return per_source, per_step + 2 * self.slots(src_len) * self.key_size
 
     def forward(
-        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, step: int | Tensor | None = None
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor,
+        mask: Tensor,
+        step: int | Tensor | None = None,
+        coverage: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Attend over the window around p_t; weights (B, S) are exactly 0 outside it and on padding."""
         B, S = mask.shape
@@ -102,7 +126,11 @@ class LocalAttention(Attention):
         # index_select of whole rows: several times faster than gather with an expanded index
         window_keys = keys.flatten(0, 1).index_select(0, rows).view(B, W, -1)  # (B, W, *)
         window_values = values.flatten(0, 1).index_select(0, rows).view(B, W, -1)  # (B, W, Hv)
-        energies = self.inner.score(query, window_keys)  # (B, W)
+        if self.coverage:
+            window_coverage = self.require_coverage(coverage).gather(1, positions)  # (B, W)
+            energies = self.inner.score(query, window_keys, window_coverage)  # (B, W)
+        else:
+            energies = self.inner.score(query, window_keys)  # (B, W)
         weights = self.reweight(masked_softmax(energies, inside), positions, centre)  # (B, W)
         context = attend(weights.to(values.dtype), window_values)  # (B, Hv)
         return context, weights.new_zeros(B, S).scatter(1, positions, weights)

@@ -38,9 +38,15 @@ class LocalPAttention(LocalAttention):
     weights_sum_to_one: ClassVar[bool] = False
 
     def __init__(
-        self, query_size: int, key_size: int, hidden_size: int = 0, window: int = 10, score: str = "general"
+        self,
+        query_size: int,
+        key_size: int,
+        hidden_size: int = 0,
+        window: int = 10,
+        score: str = "general",
+        coverage: bool = False,
     ) -> None:
-        super().__init__(query_size, key_size, hidden_size, window, score)
+        super().__init__(query_size, key_size, hidden_size, window, score, coverage)
         self.position_proj = nn.Linear(query_size, self.hidden_size, bias=False)
         self.position_v = nn.Linear(self.hidden_size, 1, bias=False)
         self.sigma = window / 2

@@ -45,6 +45,19 @@ def check_attention_name(name: str, key: str = "model.attention.name") -> None:
         raise ConfigError(f"config error at `{key}`: {name!r} is not one of {known}")
 
 
+def check_coverage(name: str, coverage: bool) -> None:
+    """Raise ConfigError naming `model.attention.coverage` when mechanism `name` (registered) cannot
+    take a coverage vector; checked before any work is done and again when the model is built."""
+    if coverage and "coverage" not in ATTENTION_REGISTRY[name].settings:
+        able = sorted(n for n, c in ATTENTION_REGISTRY.items() if "coverage" in c.settings)
+        local = " and ".join(n for n in able if "score" in ATTENTION_REGISTRY[n].settings)  # inner score
+        raise ConfigError(
+            f"config error at `model.attention.coverage`: {name} has no energy layer to take the coverage "
+            f"vector; use one that has ({', '.join(n for n in able if n not in local)}; {local} with "
+            "model.attention.score=concat) or model.attention.coverage=false"
+        )
+
+
 def build_attention(
     name: str, query_size: int, key_size: int, hidden_size: int = 0, **settings: Any
 ) -> Attention:
@@ -52,10 +65,12 @@ def build_attention(
 
     ``settings`` may hold any AttentionConfig keys; each mechanism takes those it names in its
     ``settings`` class attribute (e.g. ``window`` and ``score`` for the local ones) and ignores
-    the others, so callers can pass the whole config section."""
+    the others, so callers can pass the whole config section. ``coverage=True`` for a mechanism
+    that cannot take it is a ConfigError naming ``model.attention.coverage``."""
     try:
         cls = ATTENTION_REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(ATTENTION_REGISTRY))
         raise ValueError(f"unknown attention {name!r}; known mechanisms: {known}") from None
+    check_coverage(name, bool(settings.get("coverage")))
     return cls(query_size, key_size, hidden_size, **{k: v for k, v in settings.items() if k in cls.settings})
