@@ -84,7 +84,8 @@ def align_job(job, args, device, vocab_cache: dict) -> dict:
     test = job.results.get("test", {}).get(args.test_split, {})
     return {
         "job": job.name,
-        "attention": loaded.config.model.attention.name,
+        "attention": loaded.config.model.attention.name
+        + (" + coverage" if loaded.config.model.attention.coverage else ""),
         "direction": f"{data.src_lang}->{data.tgt_lang}",
         "bleu": test.get("bleu", {}).get("score"),
         "steps": job.results["train"]["steps"],

@@ -198,3 +198,23 @@ def test_align_mismatched_line_counts_is_exit_2_with_the_files(trained, tmp_path
     assert "a.de" in err and "a.en" in err and "Traceback" not in err
     alone = run("mt-align", [f"checkpoint={ckpt}", f"src={tmp_path / 'a.de'}"], cwd=tmp_path)
     assert alone.returncode == 2 and b"config error at `src`" in alone.stderr
+
+
+def test_bench_align_reports_rates_and_model_flops(trained, tmp_path: Path):
+    # scripts/bench_align.py on a tiny de->en model: a CzEnAli-shaped TSV (English, then German here)
+    import json
+    import subprocess
+    import sys
+
+    ckpt, root = trained
+    en = (root / "test_2016_flickr.en").read_text(encoding="utf-8").splitlines()[:20]
+    de = (root / "test_2016_flickr.de").read_text(encoding="utf-8").splitlines()[:20]
+    (tmp_path / "gold.tsv").write_text("".join(f"{e}\t{d}\t1-1\t\n" for e, d in zip(en, de, strict=True)))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_align.py"
+    proc = subprocess.run([sys.executable, str(script), "--checkpoint", str(ckpt), "--gold", str(tmp_path / "gold.tsv"),
+                           "--device", "cpu", "--repeats", "2"], capture_output=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["pairs"] == 20 and len(out["rates"]) == 2 and out["pairs_per_s"]["median"] > 0
+    assert out["subword_tokens"]["src"] >= 20 + sum(len(d.split()) for d in de) and out["model_gflop"] > 0
+    assert out["model_gflop_per_s"] > 0
