@@ -145,7 +145,7 @@ def main() -> None:
     p.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5])
     p.add_argument("--method", choices=ALIGN_METHODS, default=DEFAULT_ALIGN_METHOD)
     p.add_argument("--threshold", type=float, default=DEFAULT_ALIGN_THRESHOLD)
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="bf16")
     p.add_argument("--test-split", default="test_2016_flickr")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, help="output folder (default: SWEEP/attention_table)")

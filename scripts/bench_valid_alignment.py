@@ -56,15 +56,19 @@ def main() -> None:
     data = prepare_data(cfg.data, cfg.tokenizer, tokenizer=loaded.tokenizer)
     search = SearchConfig.from_trainer(cfg.trainer, beam_size=1)
     scorer = GoldScorer.from_config(replace(AlignmentConfig(), gold=args.gold), cfg.data)
-    valid = lambda: run_validation(
-        loaded.model, data, cfg.data, search, device, cfg.trainer.valid_max_sentences
-    )  # noqa: E731
+
+    def valid() -> None:
+        run_validation(loaded.model, data, cfg.data, search, device, cfg.trainer.valid_max_sentences)
+
     valid()  # warm-up
     synchronize(device)
     base = statistics.median(timed(valid) for _ in range(args.repeats))
     added = {}
     for n in args.pairs:
-        score = lambda n=n: scorer(loaded.model, loaded.tokenizer, device, search.precision, n)  # noqa: E731
+
+        def score(n: int = n) -> None:
+            scorer(loaded.model, loaded.tokenizer, device, search.precision, n)
+
         added[n] = statistics.median(timed(score) for _ in range(args.repeats))
     print(json.dumps({
         "benchmark": "validation with alignment.gold", "validation_seconds": round(base, 3),

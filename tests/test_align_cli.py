@@ -10,7 +10,12 @@ import pytest
 import torch
 from clihelpers import TINY_MODEL, run, synthetic_lines, tiny_corpus_args
 
-from mt.config import AttentionConfig, ModelConfig, TokenizerConfig
+from mt.config import (
+    DEFAULT_ALIGN_METHOD,
+    AttentionConfig,
+    ModelConfig,
+    TokenizerConfig,
+)
 from mt.data.tokenizer import BOS_ID, Tokenizer
 from mt.evaluation.alignment import word_attention, words_of_pieces
 from mt.evaluation.force_align import force_align
@@ -59,7 +64,7 @@ def test_force_align_equals_step_by_step_decoding(tokenizer, attention, style):
     src[4] = " ".join([src[4]] * 8)  # longer than max_src_len: cut
     limit = 1 + max(len(ids) for k, ids in enumerate(tokenizer.encode_src(src)) if k != 4)  # cuts line 4 only
     out = force_align(model, tokenizer, src, tgt, torch.device("cpu"), batch_sentences=3, max_src_len=limit,
-                      progress=False)  # fmt: skip
+                      method="argmax", progress=False)  # fmt: skip
     assert (len(out), out.empty, out.truncated) == (7, 1, 1)
     assert out.links[2] == frozenset()
     for k, (s, t) in enumerate(zip(src, tgt, strict=True)):
@@ -125,7 +130,7 @@ def test_align_writes_one_pharaoh_line_per_pair(trained, tmp_path):
     (tmp_path / "in.de").write_text("\n".join(de) + "\n", encoding="utf-8")
     (tmp_path / "in.en").write_text("\n".join(en) + "\n", encoding="utf-8")
     args = [f"checkpoint={ckpt}", f"src={tmp_path / 'in.de'}", f"tgt={tmp_path / 'in.en'}", "device=cpu"]
-    proc = run("mt-align", args + [f"output={tmp_path / 'out.align'}"], cwd=tmp_path)
+    proc = run("mt-align", args + [f"output={tmp_path / 'out.align'}", "method=argmax"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert b"aligned 8 pairs in" in proc.stderr and b"1 empty skipped" in proc.stderr
     lines = (tmp_path / "out.align").read_text().splitlines()
@@ -146,7 +151,7 @@ def check_results(path: Path, n_pairs: int) -> dict:
         assert 0.0 <= results[block]["aer"] <= 1.0
     assert results["all"]["sentences"] == n_pairs
     assert results["in_vocabulary"]["links_sure"] <= results["all"]["links_sure"]
-    assert results["settings"]["method"] == "argmax" and "warnings" in results
+    assert results["settings"]["method"] == DEFAULT_ALIGN_METHOD and "warnings" in results
     assert results["pairs"] == n_pairs and results["model"]["src_lang"] == "de"
     return results
 

@@ -137,10 +137,10 @@ def test_word_attention_runs_of_pieces_match_the_loop_definition():
 
 def test_extract_links_argmax():
     # target 0 -> source 0; target 1: tie between sources 1 and 2 -> first (1); target 2 -> 2
-    assert extract_links(WORD_ATT) == {(0, 0), (1, 1), (2, 2)}
+    assert extract_links(WORD_ATT, "argmax") == {(0, 0), (1, 1), (2, 2)}
     # a row without weight gets no link
-    assert extract_links(np.array([[0.0, 0.0], [0.3, 0.7]])) == {(1, 1)}
-    assert extract_links(np.zeros((2, 0))) == frozenset()
+    assert extract_links(np.array([[0.0, 0.0], [0.3, 0.7]]), "argmax") == {(1, 1)}
+    assert extract_links(np.zeros((2, 0)), "argmax") == frozenset()
 
 
 def test_extract_links_threshold():
@@ -439,3 +439,15 @@ def test_grow_diag_final_and_invariants_on_random_alignments():
         assert fwd & bwd <= out <= fwd | bwd
         src, tgt = {i for i, _ in out}, {j for _, j in out}
         assert all(i in src or j in tgt for i, j in (fwd | bwd) - out)
+
+
+def test_gold_scorer_validates_on_the_shortest_pairs_in_file_order():
+    from mt.config import AlignmentConfig
+    from mt.evaluation.gold_scores import GoldScorer
+
+    sizes = [(5, 5), (1, 2), (3, 3), (2, 1), (1, 1)]  # words: 10, 3, 6, 3, 2
+    pairs = [GoldPair(["s"] * a, ["t"] * b, frozenset(), frozenset()) for a, b in sizes]
+    scorer = GoldScorer(pairs, lambda pair, i, j: True, [], AlignmentConfig())
+    assert scorer.shortest(3) == [pairs[1], pairs[3], pairs[4]]  # 2, then the tie 3 / 3 by position
+    assert scorer.shortest(2) == [pairs[1], pairs[4]]
+    assert scorer.shortest(9) == pairs

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from clihelpers import TINY_MODEL, run, tiny_corpus_args
 
+from mt.config import DEFAULT_ALIGN_METHOD
+
 REPO = Path(__file__).resolve().parents[1]
 MECHANISMS = ("bahdanau", "luong_general")
 
@@ -61,7 +63,10 @@ def test_table_rows_match_each_jobs_alignment_json(table):
         job = sweep / f"model.attention={name},seed=1"
         scores = json.loads((job / "alignment.json").read_text())
         results = json.loads((job / "results.json").read_text())
-        assert len(scores["sentence_counts"]["all"]) == 12 and scores["settings"]["method"] == "argmax"
+        assert (
+            len(scores["sentence_counts"]["all"]) == 12
+            and scores["settings"]["method"] == DEFAULT_ALIGN_METHOD
+        )
         a, v = scores["all"], scores["in_vocabulary"]
         bleu = results["test"]["test"]["bleu"]["score"]
         row = next(line for line in written.splitlines() if line.startswith(f"| {name} | {bleu:.2f} |"))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from clihelpers import TINY_MODEL, run, synthetic_lines, tiny_corpus_args
 
-from mt.config import TokenizerConfig
+from mt.config import DEFAULT_ALIGN_METHOD, DEFAULT_ALIGN_THRESHOLD, TokenizerConfig
 from mt.data.tokenizer import SPECIAL_IDS, Tokenizer
 from mt.evaluation.alignment import word_attention, words_of_output
 
@@ -103,7 +103,9 @@ def check_links(sources: list[str], hyps: list[str], links: list[str], argmax: b
     return total
 
 
-def check_against_attention(record: dict, src: str, hyp: str, links: str, method: str) -> None:
+def check_against_attention(
+    record: dict, src: str, hyp: str, links: str, method: str, threshold: float
+) -> None:
     """The links are those of the attention written by +attention=true (EOS row and column dropped)."""
     best = record["hypotheses"][0]
     pieces = [p for p in best["output"] if p != "</s>"]
@@ -117,7 +119,7 @@ def check_against_attention(record: dict, src: str, hyp: str, links: str, method
         if method == "argmax":
             assert pooled[j, i] >= pooled[j].max() - 1e-3, (i, j, pooled[j])
         else:
-            assert pooled[j, i] >= 0.3 - 1e-3, (i, j, pooled[j])
+            assert pooled[j, i] >= threshold - 1e-3, (i, j, pooled[j])
     if method == "argmax":  # every output word with attention on some source word is linked
         assert {j for _, j in parse_links(links)} == set(np.flatnonzero(pooled.max(axis=1) > 0).tolist())
 
@@ -126,7 +128,8 @@ def check_against_attention(record: dict, src: str, hyp: str, links: str, method
     "beam, extra",
     [
         ("beam_size=3", ["n_best=2"]),
-        ("beam_size=1", []),
+        ("beam_size=1", ["align_method=argmax"]),
+        ("beam_size=1", []),  # the default method
         ("beam_size=3", ["align_method=threshold", "+align_threshold=0.3"]),
     ],
 )
@@ -142,7 +145,10 @@ def test_output_file_gets_one_align_line_per_input_line(trained, tmp_path, beam,
     aligns = Path(f"{out}.align").read_text(encoding="utf-8").split("\n")[:-1]
     assert len(outputs) == len(aligns) == len(sources) == 7
     n_best = 2 if "n_best=2" in extra else 1
-    method = "threshold" if extra and "threshold" in extra[0] else "argmax"
+    method = next((e.split("=")[1] for e in extra if e.startswith("align_method=")), DEFAULT_ALIGN_METHOD)
+    threshold = next(
+        (float(e.split("=")[1]) for e in extra if "align_threshold=" in e), DEFAULT_ALIGN_THRESHOLD
+    )
     for k in range(n_best):  # every hypothesis of a line is aligned, in the output's order
         hyps = [line.split("\t")[k] if line else "" for line in outputs]
         links = [line.split("\t")[k] if line else "" for line in aligns]
@@ -151,13 +157,14 @@ def test_output_file_gets_one_align_line_per_input_line(trained, tmp_path, beam,
     records = [json.loads(x) for x in Path(f"{out}.attention.jsonl").read_text().splitlines()]
     for src, hyp, links, record in zip(sources, outputs, aligns, records, strict=True):
         if src.strip():
-            check_against_attention(record, src, hyp.split("\t")[0], links.split("\t")[0], method)
+            check_against_attention(record, src, hyp.split("\t")[0], links.split("\t")[0], method, threshold)
 
 
 def test_standard_output_prints_hypothesis_tab_links(trained, tmp_path):
     ckpt, source = trained
     args = [f"checkpoint={ckpt}", f"input={source}", "device=cpu", "max_src_len=40", "beam_size=2"]
     plain = run("mt-translate", args, cwd=tmp_path)
+    args.append("align_method=argmax")
     assert plain.returncode == 0, plain.stderr.decode()[-3000:]
     for flag in ("alignment=true", "+alignment=true"):  # with or without Hydra's `+`
         proc = run("mt-translate", args + [flag], cwd=tmp_path)

@@ -14,8 +14,8 @@ With n_best > 1 each line holds the n hypotheses, best first, separated by tabs.
 `fairseq-generate --print-alignment` does: Pharaoh links `i-j`, source word i (0-based, of the
 input line's whitespace-separated words) and output word j (of the hypothesis's), from the
 attention the search used, pooled to words and extracted like `mt-align` does it
-(`align_method=argmax` by default: each output word to its most attended source word;
-`align_method=threshold align_threshold=0.3`: every pair with at least that weight). With
+(by default every pair whose word-level weight reaches `align_threshold`, 0.1;
+`align_method=argmax`: each output word to its most attended source word). With
 `output=FILE` they go to FILE.align, line k for input line k (written atomically); on standard
 output each line becomes `hypothesis<TAB>links`. An empty input line gives an empty hypothesis
 and no links; with n_best > 1 every hypothesis is aligned: FILE.align holds their links

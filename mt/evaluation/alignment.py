@@ -14,6 +14,8 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
+from mt.config import DEFAULT_ALIGN_METHOD, DEFAULT_ALIGN_THRESHOLD
+
 Links = frozenset[tuple[int, int]]
 """Alignment links ``(i, j)``, 0-based: ``i`` a source word, ``j`` a target word."""
 
@@ -163,7 +165,9 @@ def _runs_of_every_word(words: np.ndarray, n: int) -> bool:
     )
 
 
-def extract_links(word_att: np.ndarray, method: str = "argmax", threshold: float = 0.5) -> Links:
+def extract_links(
+    word_att: np.ndarray, method: str = DEFAULT_ALIGN_METHOD, threshold: float = DEFAULT_ALIGN_THRESHOLD
+) -> Links:
     """Links from a word-level attention matrix ``(n_tgt, n_src)``.
 
     - ``"argmax"``: each target word links to its highest-weight source word (Luong et al.,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mt.config import DataConfig
+from mt.config import DEFAULT_ALIGN_METHOD, DEFAULT_ALIGN_THRESHOLD, DataConfig
 from mt.data.collate import collate
 from mt.data.loaders import eval_batches
 from mt.data.sources import load_parallel
@@ -76,8 +76,8 @@ def force_align(
     batch_sentences: int = 0,
     batch_tokens: int = 4000,
     max_src_len: int = 250,
-    method: str = "argmax",
-    threshold: float = 0.5,
+    method: str = DEFAULT_ALIGN_METHOD,
+    threshold: float = DEFAULT_ALIGN_THRESHOLD,
     progress: bool = True,
 ) -> AlignResult:
     """Word alignments of each (source, target) line pair from the model's attention.

@@ -3,7 +3,7 @@ links and over in-vocabulary links, with the per-sentence counts a bootstrap res
 
 `score_links` is what `mt-align gold=...` writes; `GoldScorer` is the same for a training run
 (`alignment.gold=...`): the gold set and the training vocabulary are read once, and each call
-force-aligns the model (`mt.evaluation.force_align`) on the first `max_pairs` pairs.
+force-aligns the model (`mt.evaluation.force_align`) on all pairs or the `max_pairs` shortest.
 """
 
 from __future__ import annotations
@@ -56,6 +56,15 @@ class GoldScorer:
                                         langs=cfg.langs)  # fmt: skip
         return cls(pairs, in_vocabulary(*training_vocabulary(data_cfg)), warnings, cfg)
 
+    def shortest(self, n: int) -> list[GoldPair]:
+        """The `n` pairs with the fewest words (source + target; ties by position), in file order.
+
+        A forced-alignment batch takes as many decoder steps as its longest target, so scoring
+        the short pairs at each validation is what keeps its cost small (docs/attention.md)."""
+        size = [len(p.src_words) + len(p.tgt_words) for p in self.pairs]
+        by_length = sorted(range(len(self.pairs)), key=lambda i: (size[i], i))
+        return [self.pairs[i] for i in sorted(by_length[:n])]
+
     def __call__(
         self,
         model: Seq2Seq,
@@ -64,9 +73,9 @@ class GoldScorer:
         precision: str = "fp32",
         max_pairs: int = 0,
     ) -> dict[str, Any]:
-        """Scores (see :func:`score_links`) of the model's links on the first `max_pairs` pairs (0 = all),
-        plus ``pairs``, ``seconds`` and ``pairs_per_s``."""
-        pairs = self.pairs[:max_pairs] if max_pairs else self.pairs
+        """Scores (see :func:`score_links`) of the model's links on the `max_pairs` shortest pairs
+        (:meth:`shortest`; 0 = all pairs), plus ``pairs``, ``seconds`` and ``pairs_per_s``."""
+        pairs = self.shortest(max_pairs) if 0 < max_pairs < len(self.pairs) else self.pairs
         result = force_align(model, tokenizer, [" ".join(p.src_words) for p in pairs],
                              [" ".join(p.tgt_words) for p in pairs], device, precision=precision,
                              method=self.cfg.method, threshold=self.cfg.threshold, progress=False)  # fmt: skip

@@ -1,7 +1,7 @@
 """A training run's attention scored against a gold word-alignment set (`alignment.gold=...`).
 
 The gold set and the training vocabulary are read once, before training (`load_gold_scorer`);
-each validation scores the first `alignment.valid_max_pairs` pairs (`valid_alignment_scores`,
+each validation scores the `alignment.valid_max_pairs` shortest pairs (`valid_alignment_scores`,
 whose keys join the validation's diagnostics: the history record of results.json and the
 `valid/<key>` TensorBoard scalars); the final evaluation scores all pairs with the best model
 and writes `alignment.json` in the format of `mt-align ... gold=... results=FILE`
@@ -76,7 +76,7 @@ def valid_alignment_scores(
     precision: str,
     max_pairs: int,
 ) -> dict[str, float]:
-    """AER, precision and recall (all links) and in-vocabulary AER of the first `max_pairs` gold
+    """AER, precision and recall (all links) and in-vocabulary AER of the `max_pairs` shortest gold
     pairs (0 = all), with the model in eval mode: {key: value} for :data:`VALID_KEYS`."""
     model.eval()
     scores = scorer(model, tokenizer, device, precision, max_pairs)

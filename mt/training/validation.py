@@ -79,8 +79,8 @@ def run_validation(
     gold: GoldScorer | None = None,
 ) -> Validation:
     """Decode the validation split with `search`, score it, compute its loss and the attention
-    diagnostics of the best hypotheses; with `gold`, the AER of the model's attention on its first
-    `alignment.valid_max_pairs` pairs."""
+    diagnostics of the best hypotheses; with `gold`, the AER of the model's attention on its
+    `alignment.valid_max_pairs` shortest pairs."""
     ds = valid_split(data, max_sentences)
     hyps = translate_split(model, ds, data_cfg, search, device)
     outputs = [data.tokenizer.decode_tgt(h[0].tokens) for h in hyps]
