@@ -66,8 +66,9 @@ def alignment_grid_figure(
                                    linewidth=1.0))  # fmt: skip
         ax.set_xticks(range(len(src_words)))
         ax.set_xticklabels(src_words, rotation=70, ha="right", fontsize=7)
-        ax.set_yticks(range(len(tgt_words)))
-        ax.set_yticklabels(tgt_words if k == 0 else [], fontsize=7)
+        if k == 0:  # the axes share y: the first one's labels stand for all
+            ax.set_yticks(range(len(tgt_words)))
+            ax.set_yticklabels(tgt_words, fontsize=7)
         ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=list(axes), fraction=0.015, pad=0.01)
     return fig
