@@ -14,6 +14,7 @@ from clihelpers import TINY_MODEL, run, tiny_corpus_args
 from mt.config import DEFAULT_ALIGN_METHOD
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # two real training runs and the script: about 45 s
 MECHANISMS = ("bahdanau", "luong_general")
 
 

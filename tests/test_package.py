@@ -84,6 +84,7 @@ def installed_env(site: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(site), "HYDRA_FULL_ERROR": "1"}
 
 
+@pytest.mark.slow
 def test_wheel_ships_every_config_file(installed_wheel: tuple[Path, list[str]]):
     _, names = installed_wheel
     configs = package_files(CONFIGS)
@@ -91,6 +92,7 @@ def test_wheel_ships_every_config_file(installed_wheel: tuple[Path, list[str]]):
     assert [f for f in configs if f not in names] == []
 
 
+@pytest.mark.slow
 def test_installed_wheel_trains_outside_the_checkout(installed_wheel: tuple[Path, list[str]], tmp_path: Path):
     """A few training steps from the installed wheel, in a folder that is not the checkout."""
     site, _ = installed_wheel
@@ -396,6 +398,7 @@ def test_primary_and_experiment_files_set_only_what_differs():
 # Reproducibility
 
 
+@pytest.mark.slow
 def test_same_command_and_seed_give_identical_parameters(tmp_path: Path):
     """Two real `mt-train` runs of the same command on the CPU: bit-identical weights and scores."""
     import torch
