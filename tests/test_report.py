@@ -185,3 +185,29 @@ def test_errors_exit_2_with_one_message(tmp_path: Path):
     assert proc.returncode == 2 and "unknown --by key 'model.nope'" in proc.stderr.decode()
     proc = run("mt-report", [str(sweep), "--baseline", "luong_general"], cwd=tmp_path, timeout=60)
     assert proc.returncode == 2 and "baseline 'luong_general' is not in the sweep" in proc.stderr.decode()
+
+
+def test_operational_settings_and_keys_added_later_do_not_split_a_comparison():
+    # a resumed job, another gold-sample size, or a config written before a key existed must not
+    # become a variable of the comparison (they made every pairing fail on a real sweep)
+    from mt.report.collect import Job
+    from mt.report.group import varying_keys
+
+    def job(name: str, **config) -> Job:
+        return Job(name, Path(name), {}, config)
+
+    jobs = [
+        job(
+            "a", **{"model.attention.name": "bahdanau", "resume": "runs/a", "alignment.valid_max_pairs": 500}
+        ),
+        job(
+            "b",
+            **{
+                "model.attention.name": "luong_dot",
+                "resume": None,
+                "alignment.valid_max_pairs": 100,
+                "trainer.progress": False,
+            },
+        ),  # fmt: skip
+    ]
+    assert varying_keys(jobs) == ["model.attention.name"]

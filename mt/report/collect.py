@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mt.io import read_json
+from mt.training.checkpoint import migrate_config
 
 
 class ReportError(Exception):
@@ -85,7 +86,8 @@ def collect_jobs(sweep_dir: Path) -> tuple[list[Job], list[Missing]]:
         if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
             missing.append(Missing(path.name, "results.json has no 'config' (not written by mt-train)"))
             continue
-        jobs.append(Job(path.name, path, results, flatten(results["config"])))
+        # keys added to the schema after a job ran get their default, as when it is resumed
+        jobs.append(Job(path.name, path, results, flatten(migrate_config(results["config"]))))
     return jobs, missing
 
 

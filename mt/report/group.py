@@ -34,9 +34,17 @@ def show_value(value: Any) -> str:
     return value if isinstance(value, str) else _key(value)
 
 
+# Settings that say how a run was carried out or scored, not what was trained: never a
+# variable of the comparison (a resumed run, another progress bar or gold-set sample size).
+OPERATIONAL = ("resume", "trainer.progress", "trainer.device", "data.data_dir", "data.cache_dir",
+               "data.download", "alignment.")  # fmt: skip
+
+
 def varying_keys(jobs: list[Job]) -> list[str]:
-    """Config keys whose value is not the same in every job (a key absent from a job counts)."""
+    """Config keys whose value is not the same in every job (a key absent from a job counts),
+    leaving out the operational ones (:data:`OPERATIONAL`; a trailing dot is a prefix)."""
     keys = sorted({k for job in jobs for k in job.config})
+    keys = [k for k in keys if not any(k == o or (o.endswith(".") and k.startswith(o)) for o in OPERATIONAL)]
     return [k for k in keys if len({_key(job.config.get(k)) for job in jobs}) > 1]
 
 
