@@ -133,6 +133,7 @@ def check_against_attention(
         ("beam_size=3", ["align_method=threshold", "+align_threshold=0.3"]),
     ],
 )
+@pytest.mark.slow  # a 150-step model and real mt-translate runs
 def test_output_file_gets_one_align_line_per_input_line(trained, tmp_path, beam, extra):
     ckpt, source = trained
     out = tmp_path / "out.en"
@@ -160,6 +161,7 @@ def test_output_file_gets_one_align_line_per_input_line(trained, tmp_path, beam,
             check_against_attention(record, src, hyp.split("\t")[0], links.split("\t")[0], method, threshold)
 
 
+@pytest.mark.slow  # a 150-step model and real mt-translate runs
 def test_standard_output_prints_hypothesis_tab_links(trained, tmp_path):
     ckpt, source = trained
     args = [f"checkpoint={ckpt}", f"input={source}", "device=cpu", "max_src_len=40", "beam_size=2"]
