@@ -121,7 +121,7 @@ class AlignConfig:
     src: str | None = None  # source sentences, one per line (null with gold: the gold's sentences)
     tgt: str | None = None  # target sentences, same number of lines
     output: str | None = None  # Pharaoh links, one line per pair; null = standard output
-    method: str = DEFAULT_ALIGN_METHOD  # threshold: every pair with weight >= threshold | argmax: the top word
+    method: str = DEFAULT_ALIGN_METHOD  # threshold: each pair with weight >= threshold | argmax
     threshold: float = DEFAULT_ALIGN_THRESHOLD  # method=threshold: link where the word-level weight >= this
     gold: str | None = None  # gold alignments to score against (AER, precision, recall)
     gold_format: str = "czenali"  # czenali (4-column TSV) | pharaoh (sentence files + links)
@@ -132,7 +132,7 @@ class AlignConfig:
     gold_langs: list[str] | None = None  # czenali: languages of its two columns; null = [en, cs]
     results: str | None = None  # JSON scores; null = OUTPUT.results.json, or align.results.json
     device: str = "auto"
-    precision: str = "bf16"  # fp32 | bf16 (autocast): the same AER within 0.1, 1.25x faster (docs/attention.md)
+    precision: str = "bf16"  # fp32 | bf16: the same AER within 0.1, 1.25x faster (docs/attention.md)
     batch_sentences: int = 0  # 0: about 4000 tokens per batch
     max_src_len: int = 250  # longer sources are cut to this many subwords (counted, reported)
 
