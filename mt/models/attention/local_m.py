@@ -25,6 +25,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from mt.config import AttentionConfig
 from mt.errors import ConfigError
 from mt.models.attention.base import Attention, attend, masked_softmax
 from mt.models.attention.luong_concat import LuongConcatAttention
@@ -56,8 +57,8 @@ class LocalAttention(Attention):
         query_size: int,
         key_size: int,
         hidden_size: int = 0,
-        window: int = 10,
-        score: str = "general",
+        window: int = AttentionConfig.window,
+        score: str = AttentionConfig.score,
         coverage: bool = False,
     ) -> None:
         super().__init__(query_size, key_size, hidden_size)

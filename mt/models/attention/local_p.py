@@ -23,6 +23,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from mt.config import AttentionConfig
 from mt.models.attention.local_m import LocalAttention
 from mt.models.attention.registry import register
 
@@ -42,8 +43,8 @@ class LocalPAttention(LocalAttention):
         query_size: int,
         key_size: int,
         hidden_size: int = 0,
-        window: int = 10,
-        score: str = "general",
+        window: int = AttentionConfig.window,
+        score: str = AttentionConfig.score,
         coverage: bool = False,
     ) -> None:
         super().__init__(query_size, key_size, hidden_size, window, score, coverage)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mt.config import AttentionConfig
 from mt.models.attention.base import Attention
 from mt.models.attention.registry import register
 
@@ -33,7 +34,13 @@ class LuongLocationAttention(Attention):
 
     settings: ClassVar[tuple[str, ...]] = ("max_src_len",)
 
-    def __init__(self, query_size: int, key_size: int, hidden_size: int = 0, max_src_len: int = 101) -> None:
+    def __init__(
+        self,
+        query_size: int,
+        key_size: int,
+        hidden_size: int = 0,
+        max_src_len: int = AttentionConfig.max_src_len,
+    ) -> None:
         super().__init__(query_size, key_size, hidden_size)
         if max_src_len < 1:
             raise ValueError(f"luong_location needs max_src_len >= 1, got {max_src_len}")
