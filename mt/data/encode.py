@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, List, Value
 
+from mt.data.cache import reusable, write_record
 from mt.data.hashing import hash_json, hash_texts
 from mt.data.tokenizer import Tokenizer
 from mt.errors import DataError
@@ -56,29 +58,50 @@ def _encode_batch(batch: dict[str, list], tokenizer: Tokenizer) -> dict[str, lis
     }
 
 
+def _open_arrow(n_rows: int) -> Callable[[Path], object]:
+    """Return a check that the arrow file at a path loads as ``n_rows`` rows of :data:`ENCODED_FEATURES`."""
+
+    def opens(path: Path) -> None:
+        loaded = Dataset.from_file(str(path))
+        if loaded.num_rows != n_rows or loaded.features != ENCODED_FEATURES:
+            raise ValueError(
+                f"{loaded.num_rows} rows of {sorted(loaded.features)}, expected {n_rows} encoded rows"
+            )
+
+    return opens
+
+
 def encode_split(ds: Dataset, tokenizer: Tokenizer, cache_dir: str | os.PathLike[str], name: str) -> Dataset:
-    """Return ``ds`` with id and length columns, loaded from ``cache_dir/encoded/`` when cached."""
-    key = hash_json(
-        _ENCODE_VERSION,
-        tokenizer.fingerprint,
-        hash_texts(text_column(ds, "src")),
-        hash_texts(text_column(ds, "tgt")),
-    )[:24]
+    """Return ``ds`` with id and length columns, loaded from ``cache_dir/encoded/`` when cached.
+
+    The cached ``<name>-<key>.arrow`` is reused only when its record ``<name>-<key>.arrow.json``
+    vouches for it (see :mod:`mt.data.cache`); otherwise it is (re)built.
+    """
+    src_hash, tgt_hash = hash_texts(text_column(ds, "src")), hash_texts(text_column(ds, "tgt"))
+    key = hash_json(_ENCODE_VERSION, tokenizer.fingerprint, src_hash, tgt_hash)[:24]
+    built_for = {"version": _ENCODE_VERSION, "tokenizer": tokenizer.fingerprint, "src_text": src_hash,
+                 "tgt_text": tgt_hash}  # fmt: skip
     path = Path(cache_dir) / "encoded" / f"{name}-{key}.arrow"
+    record = path.with_name(path.name + ".json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file():
+    # datasets loads any file at cache_file_name: let it only when the record vouches for it
+    cached = reusable("encoded-data cache", record, built_for, [path], opens=_open_arrow(len(ds)))
+    if cached:
         logger.info("data: reusing encoded %s split from %s", name, path)
-    return ds.map(
+    out = ds.map(
         _encode_batch,
         batched=True,
         batch_size=2000,
         fn_kwargs={"tokenizer": tokenizer},
         features=ENCODED_FEATURES,
         cache_file_name=str(path),
-        load_from_cache_file=True,
+        load_from_cache_file=cached,
         new_fingerprint=key,
         desc=f"encode {name}",
     )
+    if not cached:  # datasets wrote path (via a temporary file); vouch for it
+        write_record(record, built_for, [path], split=name)
+    return out
 
 
 def encode_splits(dsd: DatasetDict, tokenizer: Tokenizer, cache_dir: str | os.PathLike[str]) -> DatasetDict:

@@ -6,7 +6,9 @@ specials (the collate adds BOS to the decoder input and EOS to the decoder outpu
 
 Models are cached under ``<cache_dir>/spm/<key>/``, ``key`` being a sha256 of the training
 text and every setting that changes the model, so a second run with the same data and
-settings loads instead of training. The vocabulary size is a hard limit (sentencepiece's
+settings loads instead of training; ``meta.json`` vouches for the model files (what they were
+built for, their size and sha256), and a cached model that fails that check is rebuilt with a
+warning (see :mod:`mt.data.cache`). The vocabulary size is a hard limit (sentencepiece's
 ``hard_vocab_limit=True``): embedding sizes are exactly ``tokenizer.vocab_size``, and a value
 too large for the data fails with the largest size that works.
 
@@ -30,6 +32,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from mt.config import TokenizerConfig, validate_tokenizer
+from mt.data.cache import reusable, write_record
 from mt.data.hashing import hash_json, hash_texts
 from mt.errors import ConfigError
 from mt.io import atomic_write_bytes
@@ -82,6 +85,15 @@ def _train_proto(sentences: Iterable[str], cfg: TokenizerConfig, side: str) -> b
     return writer.getvalue()
 
 
+def _processor(proto: bytes) -> spm.SentencePieceProcessor:
+    """Return the sentencepiece model of ``proto``; ValueError unless its special ids are ours."""
+    sp = spm.SentencePieceProcessor(model_proto=proto)
+    got = (sp.pad_id(), sp.unk_id(), sp.bos_id(), sp.eos_id())
+    if got != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
+        raise ValueError(f"sentencepiece model has special ids {got}; expected (0, 1, 2, 3)")
+    return sp
+
+
 class Tokenizer:
     """Subword encoder/decoder for a language pair (one joint model, or one model per side)."""
 
@@ -95,14 +107,10 @@ class Tokenizer:
         """Build from serialized sentencepiece models; ``tgt_proto=None`` means one joint model."""
         self._protos = (src_proto, tgt_proto)
         self.joint = tgt_proto is None
-        self.src_sp = spm.SentencePieceProcessor(model_proto=src_proto)
-        self.tgt_sp = self.src_sp if tgt_proto is None else spm.SentencePieceProcessor(model_proto=tgt_proto)
+        self.src_sp = _processor(src_proto)
+        self.tgt_sp = self.src_sp if tgt_proto is None else _processor(tgt_proto)
         self.sampling_alpha = sampling_alpha
         self.sampling_nbest = sampling_nbest
-        for sp in (self.src_sp, self.tgt_sp):
-            got = (sp.pad_id(), sp.unk_id(), sp.bos_id(), sp.eos_id())
-            if got != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
-                raise ValueError(f"sentencepiece model has special ids {got}; expected (0, 1, 2, 3)")
         # Identifies the id mapping (same fingerprint = same ids); keys caches of encoded data.
         self.fingerprint = hashlib.sha256(
             b"".join([b"joint" if tgt_proto is None else b"separate", src_proto, tgt_proto or b""])
@@ -123,12 +131,17 @@ class Tokenizer:
         validate_tokenizer(cfg)
         src, tgt = list(train_src), list(train_tgt)
         settings = {k: getattr(cfg, k) for k in _TRAIN_KEYS}  # cfg may be an OmegaConf node
-        key = hash_json(_FORMAT_VERSION, spm.__version__, settings, hash_texts(src), hash_texts(tgt))[:24]
+        src_hash, tgt_hash = hash_texts(src), hash_texts(tgt)
+        key = hash_json(_FORMAT_VERSION, spm.__version__, settings, src_hash, tgt_hash)[:24]
+        built_for = {"format": _FORMAT_VERSION, "sentencepiece": spm.__version__, "settings": settings,
+                     "src_text": src_hash, "tgt_text": tgt_hash}  # fmt: skip
         folder = Path(cache_dir) / "spm" / key
         meta_path = folder / "meta.json"
-        names = ("joint.model",) if cfg.joint else ("src.model", "tgt.model")
-        if meta_path.is_file() and all((folder / n).is_file() for n in names):
-            protos = [(folder / n).read_bytes() for n in names]
+        paths = [folder / n for n in (("joint.model",) if cfg.joint else ("src.model", "tgt.model"))]
+        if reusable(
+            "tokenizer cache", meta_path, built_for, paths, opens=lambda p: _processor(p.read_bytes())
+        ):
+            protos = [p.read_bytes() for p in paths]
             logger.info("tokenizer: reusing cached sentencepiece model(s) in %s", folder)
         else:
             logger.info(
@@ -143,15 +156,10 @@ class Tokenizer:
                 protos = [_train_proto(chain(src, tgt), cfg, "joint source+target")]
             else:
                 protos = [_train_proto(src, cfg, "source"), _train_proto(tgt, cfg, "target")]
-            for n, proto in zip(names, protos, strict=True):
-                atomic_write_bytes(folder / n, proto)
-            meta = {
-                "settings": settings,
-                "sentencepiece": spm.__version__,
-                "n_src": len(src),
-                "n_tgt": len(tgt),
-            }
-            atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+            for path, proto in zip(paths, protos, strict=True):
+                atomic_write_bytes(path, proto)
+            # written last: it vouches for the model files (see mt.data.cache)
+            write_record(meta_path, built_for, paths, n_src=len(src), n_tgt=len(tgt))
             logger.info("tokenizer: saved to %s", folder)
         tok = cls(protos[0], None if cfg.joint else protos[1], cfg.sampling_alpha, cfg.sampling_nbest)
         tok.cache_path = folder
