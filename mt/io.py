@@ -6,8 +6,10 @@ mix: data goes to a temporary file in the same folder, is flushed to disk, then 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +81,32 @@ def write_json(path: str | Path, obj: Any) -> Path:
 def read_json(path: str | Path) -> Any:
     """Parse a JSON file (UTF-8)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def unreadable_reason(path: str | Path) -> str | None:
+    """Why `path` cannot be read as a file ('does not exist', 'is a directory', 'is a symlink
+    loop', 'cannot be read (permission denied)', ...), or None when it can."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "is a symlink loop (a link that points back to itself)"
+        if path.is_symlink():
+            return f"is a symlink to {os.readlink(path)}, which does not exist"
+        if e.errno in (errno.EACCES, errno.EPERM):
+            return "cannot be read (permission denied)"
+        if e.errno == errno.ENOTDIR:
+            return "does not exist (a part of its path is a file, not a folder)"
+        return "does not exist" if e.errno == errno.ENOENT else f"cannot be read ({e.strerror})"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    if stat.S_ISSOCK(mode) or stat.S_ISBLK(mode):
+        return f"is a {'socket' if stat.S_ISSOCK(mode) else 'block device'}, not a file"
+    # pipes and character devices are read as streams: input=<(zcat f.gz), input=/dev/stdin
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
 
 
 def _unlink_quietly(path: str) -> None:

@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import torch
 
+from mt.errors import ConfigError
+
 log = logging.getLogger("mt.runtime")
 
 _M_TRIM_THRESHOLD = -1
@@ -122,14 +124,25 @@ def release_memory(force: bool = False) -> bool:
     return True
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` -> CUDA when present, else CPU; `cpu`, `cuda`, `cuda:N` as given (error if absent)."""
+def resolve_device(name: str = "auto", key: str = "device") -> torch.device:
+    """`auto` -> CUDA when present, else CPU; `cpu`, `cuda`, `cuda:N` as given; a ConfigError at
+    `key` when that device is absent."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(
+            f"config error at `{key}`: {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from e
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"trainer.device={name} but CUDA is not available here; use trainer.device=auto or cpu"
+        raise ConfigError(
+            f"config error at `{key}`: {name} but CUDA is not available here; use {key}=auto or cpu"
+        )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"config error at `{key}`: {name} but this machine has {torch.cuda.device_count()} "
+            f"GPU(s); use {key}=cuda or auto"
         )
     return device
 

@@ -130,6 +130,20 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if _in_multirun():
                 raise  # fail this job only; the sweeper reports it after the other jobs ran
             sys.exit(2)
+        except OSError as e:  # the machine's, not the code's: a full disk, permissions, a bad path
+            from mt.errors import os_error_message
+
+            message = os_error_message(e)
+            if message is None or _in_multirun():
+                raise
+            hint = (
+                " A stopped training run continues with mt-train resume=RUN_DIR."
+                if "train" in fn.__module__
+                else ""
+            )
+            log.error("%s", message)
+            print(f"error: {message}.{hint}", file=sys.stderr)
+            sys.exit(2)
 
     return wrapper
 
@@ -187,7 +201,8 @@ def preflight(config_name: str, argv: list[str]) -> None:
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             try:
-                compose(config_name, overrides=overrides)
+                composed = compose(config_name, overrides=overrides)
+                OmegaConf.to_container(composed, resolve=True)  # an interpolation that names no key
             # The user's: an override that does not parse, an unknown key or group option
             # (MissingConfigException is a ConfigCompositionException), a value of the wrong
             # type. Anything else (a broken plugin, a bug) keeps its traceback.
@@ -231,7 +246,9 @@ def explain_override_error(error: BaseException, overrides: list[str], reference
     ]
     lines = list(dict.fromkeys(lines))  # the cause often repeats the message
     full_key = next((m.group(1) for m in map(re.compile(r"full_key: (\S+)").search, lines) if m), None)
-    bad = next((o for o in overrides if full_key and o.lstrip("+~").split("=")[0] == full_key), None)
+    bad = next(
+        (o for o in reversed(overrides) if full_key and o.lstrip("+~").split("=")[0] == full_key), None
+    )
     lines = [line for line in lines if not line.startswith("full_key:")]
     if any("Available options" in line for line in lines):  # an unknown config-group option
         at = next(i for i, line in enumerate(lines) if "Available options" in line)

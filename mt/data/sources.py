@@ -55,16 +55,19 @@ def load_parallel(cfg: DataConfig) -> DatasetDict:
         dsd = _load_local(cfg)
     sizes = ", ".join(f"{name} {len(ds)}" for name, ds in dsd.items())
     logger.info("data: %s %s-%s: %s", cfg.source, cfg.src_lang, cfg.tgt_lang, sizes)
-    for split in ("train", "validation"):
-        if len(dsd[split]) == 0:
+    for split, ds in dsd.items():  # every split, tests included: found now, not after training
+        if len(ds) == 0:
             where = (
                 cfg.files.get(split)
                 if cfg.source == "local"
                 else cfg.hub_name or cfg.data_dir or "$MT_DATA_DIR"
             )
+            need = ("training needs at least one sentence pair there" if split in ("train", "validation")
+                    else f"it could not be evaluated after training; leave it out with ~data.files.{split} "
+                    f"(data.test_splits for multi30k/hub)")  # fmt: skip
             raise DataError(
-                f"the {split} split of data.source={cfg.source} is empty (read from {where}); "
-                f"training needs at least one sentence pair there: check the file(s) or data.files.{split}"
+                f"the {split} split of data.source={cfg.source} is empty (read from {where}); {need}: "
+                f"check the file(s) or data.files.{split}"
             )
     return dsd
 

@@ -3,6 +3,7 @@ the y axis, with a colour bar; one matrix, or several side by side with gold lin
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+
+from mt.io import atomic_write  # noqa: E402
+
+log = logging.getLogger("mt.eval")
 
 
 def alignment_figure(src_tokens: list[str], out_tokens: list[str], weights, title: str = "") -> Figure:
@@ -74,10 +79,20 @@ def alignment_grid_figure(
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write the figure as PNG (folders created) and return the path."""
+def save_figure(fig: Figure, path: str | Path) -> Path | None:
+    """Write the figure as PNG (atomically, folders created) and return the path; a plot that
+    cannot be written (full disk, a file where the folder should be, a glyph the renderer
+    refuses) is a warning naming the file, never the end of a run: None then."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    except (OSError, ValueError, RuntimeError) as e:
+        log.warning(
+            "plot not saved: %s (%s); the run goes on without it",
+            path,
+            str(e).splitlines()[0] if str(e) else type(e).__name__,
+        )
+        return None
+    finally:
+        plt.close(fig)
     return path

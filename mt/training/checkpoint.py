@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from mt.config import TrainConfig
 from mt.data.tokenizer import Tokenizer
 from mt.errors import CheckpointError
-from mt.io import atomic_write
+from mt.io import atomic_write, unreadable_reason
 from mt.models.seq2seq import Seq2Seq, build_model
 
 FORMAT = 1
@@ -75,10 +75,9 @@ def load_checkpoint(
     """Load a checkpoint safely; every failure is a CheckpointError naming the file. `mmap`: map
     the tensors from the file instead of reading them (a cheap look at the counters)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint {path} does not exist; pass checkpoint=RUN_DIR/checkpoints/best.pt"
-        )
+    what = unreadable_reason(path)
+    if what is not None:
+        raise CheckpointError(f"checkpoint {path} {what}; pass checkpoint=RUN_DIR/checkpoints/best.pt")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:

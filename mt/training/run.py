@@ -19,13 +19,12 @@ from mt.config import TrainConfig, validate_train
 from mt.data.pipeline import PreparedData, prepare_data
 from mt.data.tokenizer import Tokenizer
 from mt.errors import ConfigError
-from mt.evaluation.evaluate import evaluate_splits
 from mt.io import atomic_write_text, read_json, write_json
 from mt.models.attention import check_attention_name, check_coverage
-from mt.models.seq2seq import Seq2Seq, build_model
-from mt.search.base import SearchConfig
-from mt.training.checkpoint import flatten, load_checkpoint
+from mt.models.seq2seq import build_model
+from mt.training.checkpoint import flatten
 from mt.training.distributed import DistContext, main_first, rank_seed
+from mt.training.final_evaluation import final_evaluation
 from mt.training.gold_alignment import final_alignment, load_gold_scorer
 from mt.training.run_dir import RunPlan, plan_run
 from mt.training.trainer import Progress, Trainer
@@ -82,7 +81,7 @@ def set_up_process(cfg: TrainConfig, dist: DistContext) -> torch.device:
     check_coverage(cfg.model.attention.name, cfg.model.attention.coverage)
     runtime.tune_allocator(cfg.trainer.max_rss_mb)
     runtime.seed_everything(cfg.seed)
-    device = runtime.resolve_device(cfg.trainer.device)
+    device = runtime.resolve_device(cfg.trainer.device, key="trainer.device")
     if dist.enabled and device.type == "cuda":  # one GPU per process
         if dist.local_rank >= torch.cuda.device_count():
             raise ConfigError(
@@ -114,25 +113,6 @@ def prepare_run_data(
              seconds, ", ".join(f"{k}={len(v)}" for k, v in data.encoded.items()), data.n_dropped,
              cfg.data.max_len)  # fmt: skip
     return data, seconds
-
-
-def final_evaluation(
-    cfg: TrainConfig,
-    model: Seq2Seq,
-    data: PreparedData,
-    run_dir: Path,
-    device: torch.device,
-    trainer: Trainer,
-) -> dict[str, Any]:
-    """Beam search with the best checkpoint on validation and every test split -> {split: scores}."""
-    best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
-    model.load_state_dict(best["model"])
-    del best
-    search = SearchConfig.from_trainer(cfg.trainer)
-    splits = ["validation"] + [s for s in data.encoded if s not in ("train", "validation")]
-    return evaluate_splits(model, data, cfg.data, splits, search, device, run_dir, cfg.data.tgt_lang,
-                           plot_sentences=list(cfg.trainer.plot_sentences), tb=trainer.tb,
-                           step=trainer.progress.step)  # fmt: skip
 
 
 def model_facts(cfg: TrainConfig, trainer: Trainer) -> dict[str, Any]:
