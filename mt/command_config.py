@@ -20,7 +20,7 @@ from mt.config import (
     require,
     require_one_of,
 )
-from mt.config_ranges import check_decoding
+from mt.config_ranges import between, check_decoding, check_section
 
 
 def register_configs() -> None:
@@ -53,6 +53,9 @@ class EvaluateConfig:
     device: str = "auto"
     plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
     data_dir: str | None = None  # where the corpus is now, if not where training found it
+    # split -> where its text is now (as data.files: .tsv/.jsonl or a prefix P with P.<lang>);
+    # replaces the run's file for that split, or adds a split: `+files.test=new/test`
+    files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +73,7 @@ class TranslateConfig:
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # hard cap on output length (incl. EOS)
     max_src_len: int = 250  # longer inputs are cut to this many subwords (output capped with it)
     batch_sentences: int = 0  # 0: about 500 decoder rows per batch (500 // beam_size sentences)
+    chunk_lines: int = 5000  # lines read, translated (sorted by length) and written at a time
     precision: str = "bf16"
     max_rss_mb: int = DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this; 0 = never
     device: str = "auto"
@@ -97,9 +101,14 @@ def validate_search(cfg: Any, prefix: str = "") -> None:
         require(cfg.batch_sentences >= 0, "batch_sentences", "must be >= 0 (0 = automatic)")
 
 
+# mt-translate's own ranges (its decoding ones are `mt.config_ranges.DECODING`).
+TRANSLATE_RANGES = {"chunk_lines": between(1, 1_000_000, note="memory holds one chunk")}
+
+
 def validate_translate(cfg: TranslateConfig) -> None:
     """Raise :class:`ConfigError` for invalid `mt-translate` settings."""
     validate_search(cfg)
+    check_section(cfg, "", TRANSLATE_RANGES)
     require_one_of(cfg.align_method, ALIGN_METHODS, "align_method")
     require(0.0 < cfg.align_threshold <= 1.0, "align_threshold", "must be in (0, 1]")
 

@@ -16,11 +16,21 @@ input line's whitespace-separated words) and output word j (of the hypothesis's)
 attention the search used, pooled to words and extracted like `mt-align` does it
 (by default every pair whose word-level weight reaches `align_threshold`, 0.1;
 `align_method=argmax`: each output word to its most attended source word). With
-`output=FILE` they go to FILE.align, line k for input line k (written atomically); on standard
+`output=FILE` they go to FILE.align, line k for input line k; on standard
 output each line becomes `hypothesis<TAB>links`. An empty input line gives an empty hypothesis
 and no links; with n_best > 1 every hypothesis is aligned: FILE.align holds their links
 tab-separated in the same order, standard output `hyp1<TAB>links1<TAB>hyp2<TAB>links2...`.
 A key of the schema may be given with or without a leading `+`; an unknown key is an error.
+
+Streaming (`mt.search.stream`): the input is read `chunk_lines` lines at a time (default 5000);
+a chunk is translated (batched longest first within the chunk), its lines are written in
+input order and flushed, then the next chunk is read, so memory does not grow with the input
+and output appears as it is made. OUTPUT (and OUTPUT.align, OUTPUT.attention.jsonl) is written
+as OUTPUT.partial and renamed to OUTPUT at the end: a run that fails or is killed leaves an
+earlier OUTPUT intact, and OUTPUT.partial holds the lines done so far (a warning says so).
+Standard output gets each chunk's lines as soon as they are made. Every input line (split at
+\n only: U+2028, \x0c, \r ... stay inside their line) gives exactly one output line;
+tabs and line-ending characters in a hypothesis are written as spaces.
 """
 
 from __future__ import annotations
@@ -48,94 +58,112 @@ from mt.cli.common import (
 from mt.command_config import TranslateConfig, validate_translate
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import torch
+
     from mt.data.tokenizer import Tokenizer
+    from mt.models.seq2seq import Seq2Seq
     from mt.search.base import Hypothesis
 
 register_resolvers()
 log = logging.getLogger("mt.translate")
 
 
-def read_input(path: str | None) -> list[str]:
-    """Lines of `path` (plain or .gz) or of standard input; invalid UTF-8 is a DataError with the line."""
-    from mt.data.readers import clean_text, decode_utf8, read_lines
+def input_lines(path: str | None) -> Iterator[str]:
+    """Lines of `path` (plain or .gz) or of standard input, read as they are needed; invalid
+    UTF-8 is a DataError naming the file (or <stdin>) and the line, when that line is reached."""
+    from mt.data.readers import iter_lines
 
-    if path is not None:
-        return read_lines(path)
-    text = decode_utf8(sys.stdin.buffer.read(), Path("<stdin>"))
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [clean_text(line.rstrip("\r")) for line in lines]
+    return iter_lines(path) if path is not None else iter_lines(sys.stdin.buffer, "<stdin>")
 
 
 def translate(cfg: TranslateConfig) -> int:
-    """Library entry: translate cfg.input to cfg.output; returns the number of lines."""
-    from mt.data.tokenizer import EOS_ID
-    from mt.io import atomic_write_bytes
+    """Library entry: translate cfg.input to cfg.output, chunk by chunk; returns the number of lines."""
+    from tqdm import tqdm
+
     from mt.runtime import resolve_device, tune_allocator
-    from mt.search.base import SearchConfig
-    from mt.search.translate import translate_ids
+    from mt.search.stream import LineSink, stream_chunks
     from mt.training.checkpoint import load_model
 
     validate_translate(cfg)
     tune_allocator(cfg.max_rss_mb)
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
-    tok = loaded.tokenizer
-    lines = read_input(cfg.input)
-    todo = [i for i, line in enumerate(lines) if line.strip()]
-    ids = tok.encode_src([lines[i] for i in todo])  # once; each ends with EOS
-    for k, (i, src) in enumerate(zip(todo, ids, strict=True)):
-        if len(src) > cfg.max_src_len:
-            log.warning(
-                "input line %d has %d subwords; cut to max_src_len=%d", i + 1, len(src), cfg.max_src_len
-            )
-            ids[k] = src[: cfg.max_src_len - 1] + [EOS_ID]
-    search = SearchConfig(beam_size=cfg.beam_size, n_best=cfg.n_best, length_penalty=cfg.length_penalty,
-                          max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, precision=cfg.precision,
-                          max_output_tokens=cfg.max_output_tokens)  # fmt: skip
-    t0 = time.perf_counter()
-    hyps = translate_ids(loaded.model, ids, search, device, batch_sentences=cfg.batch_sentences)
-    seconds = time.perf_counter() - t0
-    by_line = dict(zip(todo, hyps, strict=True))
-    src_by_line = dict(zip(todo, ids, strict=True))
-    texts = {i: [tok.decode_tgt(h.tokens) for h in nbest] for i, nbest in by_line.items()}
-    out_lines = ["\t".join(texts.get(i, [])) for i in range(len(lines))]
-    if cfg.alignment:
-        links = alignment_links(tok, lines, by_line, texts, src_by_line, cfg)
-        if not cfg.output:  # standard output: hypothesis<TAB>links for each hypothesis of the line
-            pairs = [zip(texts.get(i, [""]), links[i], strict=True) for i in range(len(lines))]
-            out_lines = ["\t".join(f"{hyp}\t{align}" for hyp, align in line) for line in pairs]
-    text = "".join(line + "\n" for line in out_lines)
-    if cfg.output:
-        atomic_write_bytes(cfg.output, text.encode())
-        if cfg.alignment:
-            align_path = f"{cfg.output}.align"
-            atomic_write_bytes(align_path, "".join("\t".join(k) + "\n" for k in links).encode())
-            log.info("word alignments written to %s", align_path)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    sinks = {"output": LineSink(cfg.output)}
+    if cfg.alignment and cfg.output:
+        sinks["align"] = LineSink(f"{cfg.output}.align")
     if cfg.attention:
-        att_path = Path(f"{cfg.output}.attention.jsonl" if cfg.output else "translate.attention.jsonl")
-        records = []
-        for i in range(len(lines)):
-            nbest = by_line.get(i, [])
-            src = tok.src_pieces(src_by_line[i]) if nbest else []
-            records.append(json.dumps({
-                "line": i + 1,
-                "source": src,
+        sinks["attention"] = LineSink(
+            f"{cfg.output}.attention.jsonl" if cfg.output else "translate.attention.jsonl"
+        )
+    chunks = ChunkTranslator(loaded.model, loaded.tokenizer, cfg, device)
+    with tqdm(desc="translate", unit="line", disable=None, leave=False) as bar:
+        n_lines = stream_chunks(input_lines(cfg.input), chunks, sinks, cfg.chunk_lines, bar.update)
+    if "align" in sinks:
+        log.info("word alignments written to %s", sinks["align"].path)
+    if "attention" in sinks:
+        log.info("attention matrices written to %s", sinks["attention"].path)
+    rate = chunks.translated / chunks.seconds if chunks.seconds > 0 else 0.0
+    log.info("translated %d lines (%d empty) in %.1fs, %.0f sentences/s, beam %d",
+             n_lines, n_lines - chunks.translated, chunks.seconds, rate, cfg.beam_size)  # fmt: skip
+    return n_lines
+
+
+class ChunkTranslator:
+    """`(chunk of input lines, number of its first line) -> output lines by sink` for
+    `stream_chunks`: "output" (hypotheses, or `hyp<TAB>links` on standard output with
+    alignment), "align" (links, with an output file) and "attention" (JSON), one per input
+    line. Counts the non-empty lines translated and the seconds spent decoding."""
+
+    def __init__(self, model: Seq2Seq, tok: Tokenizer, cfg: TranslateConfig, device: torch.device) -> None:
+        from mt.search.base import SearchConfig
+
+        self.model, self.tok, self.cfg, self.device = model, tok, cfg, device
+        self.search = SearchConfig(beam_size=cfg.beam_size, n_best=cfg.n_best, length_penalty=cfg.length_penalty,
+                                   max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, precision=cfg.precision,
+                                   max_output_tokens=cfg.max_output_tokens)  # fmt: skip
+        self.translated = 0
+        self.seconds = 0.0
+
+    def __call__(self, lines: list[str], first: int) -> dict[str, list[str]]:
+        from mt.data.tokenizer import EOS_ID
+        from mt.search.stream import json_line, one_line
+        from mt.search.translate import translate_ids
+
+        cfg, tok = self.cfg, self.tok
+        todo = [i for i, line in enumerate(lines) if line.strip()]  # chunk positions to translate
+        ids = tok.encode_src([lines[i] for i in todo])  # once; each ends with EOS
+        for k, (i, src) in enumerate(zip(todo, ids, strict=True)):
+            if len(src) > cfg.max_src_len:
+                log.warning("input line %d has %d subwords; cut to max_src_len=%d",
+                            first + i + 1, len(src), cfg.max_src_len)  # fmt: skip
+                ids[k] = src[: cfg.max_src_len - 1] + [EOS_ID]
+        t0 = time.perf_counter()
+        hyps = translate_ids(self.model, ids, self.search, self.device, batch_sentences=cfg.batch_sentences)
+        self.seconds += time.perf_counter() - t0
+        self.translated += len(todo)
+        by_line = dict(zip(todo, hyps, strict=True))
+        src_by_line = dict(zip(todo, ids, strict=True))
+        texts = {i: [one_line(tok.decode_tgt(h.tokens)) for h in nbest] for i, nbest in by_line.items()}
+        out = {"output": ["\t".join(texts.get(i, [])) for i in range(len(lines))]}
+        if cfg.alignment:
+            links = alignment_links(tok, lines, by_line, texts, src_by_line, cfg)
+            if cfg.output:
+                out["align"] = ["\t".join(k) for k in links]
+            else:  # standard output: hypothesis<TAB>links for each hypothesis of the line
+                pairs = [zip(texts.get(i, [""]), links[i], strict=True) for i in range(len(lines))]
+                out["output"] = ["\t".join(f"{hyp}\t{align}" for hyp, align in line) for line in pairs]
+        if cfg.attention:
+            out["attention"] = [json_line(json.dumps({
+                "line": first + i + 1,
+                "source": tok.src_pieces(src_by_line[i]) if i in by_line else [],
                 "hypotheses": [{"output": tok.tgt_pieces(h.tokens) + (["</s>"] if h.finished else []),
                                 "score": round(h.score, 4),
                                 "weights": [[round(w, 4) for w in row] for row in h.attention.tolist()]}
-                               for h in nbest],
-            }, ensure_ascii=False))  # fmt: skip
-        atomic_write_bytes(att_path, ("\n".join(records) + "\n").encode())
-        log.info("attention matrices written to %s", att_path)
-    rate = len(todo) / seconds if seconds > 0 else 0.0
-    log.info("translated %d lines (%d empty) in %.1fs, %.0f sentences/s, beam %d",
-             len(lines), len(lines) - len(todo), seconds, rate, cfg.beam_size)  # fmt: skip
-    return len(lines)
+                               for h in by_line.get(i, [])],
+            }, ensure_ascii=False)) for i in range(len(lines))]  # fmt: skip
+        return out
 
 
 def alignment_links(

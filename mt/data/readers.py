@@ -11,7 +11,10 @@ Every reader returns Python strings with these guarantees:
   stray ``\\r`` inside a line) are replaced with a space: they are invisible, break terminals and
   TSV files, and the tokenizer would map them to unknown pieces anyway.
 - Lines are split on ``\\n`` only (never on U+2028, form feed, ... as ``str.splitlines`` would),
-  so line numbers agree with ``wc -l`` and ``sed -n Np``.
+  so line numbers agree with ``wc -l`` and ``sed -n Np``. (U+2028 and U+2029 are not control
+  characters: they stay in the text, inside their line.)
+
+`iter_lines` yields the same lines one at a time (memory holds one line), from a file or a stream.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 from mt.errors import DataError, DataFileNotFoundError
+from mt.io import unreadable_reason
 
 PathLike = str | Path
 
@@ -39,8 +44,8 @@ def clean_text(text: str) -> str:
 def read_bytes(path: PathLike) -> bytes:
     """Return the content of ``path``, decompressed when it is gzip."""
     path = Path(path)
-    if not path.is_file():
-        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+    what = unreadable_reason(path)
+    if what is not None:
         raise DataFileNotFoundError(
             f"data file {path} {what}. Check the path in the data config (data.files / data.data_dir) "
             f"or the current directory ({Path.cwd()})."
@@ -85,6 +90,47 @@ def read_lines(path: PathLike) -> list[str]:
     if text.endswith("\n"):
         lines.pop()
     return lines
+
+
+def iter_lines(source: PathLike | IO[bytes], name: str | None = None) -> Iterator[str]:
+    """Yield the lines of a UTF-8 file (plain or gzip) or of a binary stream such as
+    ``sys.stdin.buffer`` (read as it is, never decompressed) one at a time, each as `read_lines`
+    returns it. Invalid UTF-8 raises DataError naming ``name`` (default: the path, or
+    ``<stream>``) and the line, when that line is reached: the lines before it were yielded."""
+    if not isinstance(source, str | Path):
+        yield from _stream_lines(source, Path(name or "<stream>"))
+        return
+    path = Path(source)
+    try:
+        raw = path.open("rb")
+    except OSError:
+        read_bytes(path)  # raises the data-file error that says what is wrong and the fix
+        raise
+    with raw:
+        if raw.peek(2)[:2] != _GZIP_MAGIC:
+            yield from _stream_lines(raw, Path(name) if name else path)
+            return
+        try:
+            yield from _stream_lines(gzip.GzipFile(fileobj=raw), Path(name) if name else path)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(
+                f"{path} looks like a gzip file but cannot be decompressed to the end ({e}); it is "
+                f"probably truncated or corrupt. Download or copy it again."
+            ) from e
+
+
+def _stream_lines(f: IO[bytes], path: Path) -> Iterator[str]:
+    for line_no, raw in enumerate(f, start=1):  # binary lines end at b"\n" only
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:  # the one invalid-UTF-8 message, numbered as this line
+            decode_utf8(b"\n" * (line_no - 1) + raw, path)
+            raise
+        if line_no == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+            if not text:  # a byte-order mark alone: an empty file
+                return
+        yield clean_text(text.removesuffix("\n").rstrip("\r"))
 
 
 def read_text_pair(src_path: PathLike, tgt_path: PathLike) -> tuple[list[str], list[str]]:
