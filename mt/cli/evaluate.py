@@ -4,6 +4,10 @@ them with sacreBLEU and tokenized lowercased BLEU, and save outputs and alignmen
     mt-evaluate checkpoint=runs/de-en/default/DATE/checkpoints/best.pt
     mt-evaluate checkpoint=... beam_size=1 splits=[test_2016_flickr]
     mt-evaluate checkpoint=... max_output_tokens=200 max_rss_mb=4000
+    mt-evaluate checkpoint=... +files.test=moved/test      # the split's text is elsewhere now
+
+Only the checkpoint (model, tokenizer, config) and the evaluated splits are read: the training
+corpus and the run's data cache may have moved or gone (`mt.evaluation.eval_data`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, quote_paths, register_resolvers
 from mt.command_config import EvaluateConfig, register_configs, validate_search
-from mt.errors import ConfigError
 
 register_resolvers()
 register_configs()
@@ -27,7 +30,7 @@ log = logging.getLogger("mt.evaluate")
 
 def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     """Library entry: score the checkpoint's test splits into `out_dir`; returns the results."""
-    from mt.data.pipeline import prepare_data
+    from mt.evaluation.eval_data import load_eval_data
     from mt.evaluation.evaluate import evaluate_splits
     from mt.evaluation.metrics import summary_line
     from mt.io import write_json
@@ -52,12 +55,8 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     data_cfg = loaded.config.data
     if cfg.data_dir:
         data_cfg = dataclasses.replace(data_cfg, data_dir=cfg.data_dir)
-    data = prepare_data(data_cfg, loaded.config.tokenizer, tokenizer=loaded.tokenizer)
-    available = [s for s in data.encoded if s != "train"]
-    splits = cfg.splits or [s for s in available if s != "validation"]
-    unknown = [s for s in splits if s not in available]
-    if unknown:
-        raise ConfigError(f"config error at `splits`: {unknown} not in this data; choose from {available}")
+    data = load_eval_data(data_cfg, loaded.tokenizer, cfg.splits or None, cfg.files)  # [] = default
+    splits = list(data.encoded)
     search = SearchConfig(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, max_len_a=cfg.max_len_a,
                           max_len_b=cfg.max_len_b, precision=cfg.precision,
                           max_output_tokens=cfg.max_output_tokens)  # fmt: skip

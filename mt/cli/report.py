@@ -10,8 +10,11 @@ bootstrap of each group against the baseline), report.json (the same numbers) an
 <metric>_by_group.png into SWEEP_DIR (or --out), and prints the markdown. Jobs with an
 alignment.json (training with alignment.gold, or `mt-align ... gold=FILE results=JOB/alignment.json`)
 add AER and in-vocabulary AER columns (%, lower is better) beside BLEU and a paired bootstrap of AER
-over the gold sentences. Unfinished jobs and malformed alignment.json files are listed, not fatal.
-Exit code 2 for a sweep or options that cannot be reported.
+over the gold sentences. Jobs that are unfinished or cannot be used (results.json malformed,
+unreadable or with a score that is not a finite number; an outputs/*.hyp or .ref file that is
+unreadable or not UTF-8) are listed under "Not included" with the file and the reason; a
+malformed alignment.json is a note (that run has no AER). Neither is fatal. Exit code 2 with
+one `error:` line when no job can be reported, or for options that cannot be used.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from mt.data.pipeline import PreparedData
+from mt.evaluation.eval_data import EvalData
 from mt.evaluation.metrics import score_corpus, summary_line
 from mt.evaluation.plots import alignment_figure, save_figure
 from mt.evaluation.tensorboard import TensorBoard
@@ -23,7 +24,7 @@ log = logging.getLogger("mt.eval")
 
 def evaluate_splits(
     model: Seq2Seq,
-    data: PreparedData,
+    data: PreparedData | EvalData,
     data_cfg: Any,
     splits: list[str],
     search: SearchConfig,
@@ -35,8 +36,9 @@ def evaluate_splits(
     step: int = 0,
 ) -> dict[str, Any]:
     """For each split: decode, score against the raw references, write `outputs/<split>.hyp`
-    (one detokenized line per source line), `outputs/<split>.ref` (the references, for paired
-    significance tests across runs) and alignment plots -> {split: scores}."""
+    (one detokenized line per source line), `outputs/<split>.ref` (the references as read, for
+    paired significance tests across runs) and alignment plots -> {split: scores}. Scores are
+    computed on Unicode NFC text (`score_corpus`), whatever form the reference file is in."""
     results: dict[str, Any] = {}
     tok = data.tokenizer
     for split in splits:

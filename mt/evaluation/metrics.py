@@ -1,13 +1,22 @@
 """Corpus scores with sacreBLEU (BLEU, chrF, TER with their signatures) and the
-tokenized lowercased BLEU used by published Multi30k results."""
+tokenized lowercased BLEU used by published Multi30k results.
+
+Hypotheses and references are brought to Unicode NFC before any metric sees them
+(:func:`nfc_lines`), so a reference file with decomposed diacritics (NFD: ``a`` + U+0308)
+scores exactly as the same text precomposed (``ä``); the sentencepiece tokenizer already
+outputs NFKC, which is NFC too.
+"""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 from sacrebleu.metrics import BLEU, CHRF, TER
 
+UNICODE_NORMALIZATION = "NFC"  # applied to hypotheses and references before scoring
 TOK_LC_PROTOCOL = "sacremoses tokenizer (no escaping) + lowercase, then BLEU with tokenize=none"
 
 
@@ -16,6 +25,11 @@ def _moses(lang: str):
     from sacremoses import MosesTokenizer
 
     return MosesTokenizer(lang=lang)
+
+
+def nfc_lines(lines: Iterable[str]) -> list[str]:
+    """Each line in Unicode normalization form NFC (what every score here is computed on)."""
+    return [unicodedata.normalize(UNICODE_NORMALIZATION, line) for line in lines]
 
 
 def moses_tok_lc(lines: list[str], lang: str) -> list[str]:
@@ -28,10 +42,12 @@ def score_corpus(hyps: list[str], refs: list[str], tgt_lang: str = "en") -> dict
     """Detokenized hypotheses vs raw references -> {bleu, chrf, ter, bleu_tok_lc}.
 
     Each of bleu, chrf, ter is {"score": float, "signature": str}; bleu also carries the
-    n-gram precisions and the brevity penalty.
+    n-gram precisions and the brevity penalty. Both sides are scored in Unicode NFC, which
+    "unicode_normalization" records.
     """
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    hyps, refs = nfc_lines(hyps), nfc_lines(refs)
     bleu, chrf, ter = BLEU(), CHRF(), TER()
     b = bleu.corpus_score(hyps, [refs])
     c = chrf.corpus_score(hyps, [refs])
@@ -45,11 +61,13 @@ def score_corpus(hyps: list[str], refs: list[str], tgt_lang: str = "en") -> dict
         "chrf": {"score": round(c.score, 2), "signature": str(chrf.get_signature())},
         "ter": {"score": round(t.score, 2), "signature": str(ter.get_signature())},
         "bleu_tok_lc": {"score": round(bt.score, 2), "signature": str(tok.get_signature()), "protocol": TOK_LC_PROTOCOL},
+        "unicode_normalization": UNICODE_NORMALIZATION,
     }  # fmt: skip
 
 
 def quick_bleu(hyps: list[str], refs: list[str]) -> tuple[float, float]:
-    """(BLEU, chrF) only: the validation metrics."""
+    """(BLEU, chrF) only, in Unicode NFC like :func:`score_corpus`: the validation metrics."""
+    hyps, refs = nfc_lines(hyps), nfc_lines(refs)
     return BLEU().corpus_score(hyps, [refs]).score, CHRF().corpus_score(hyps, [refs]).score
 
 

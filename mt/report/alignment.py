@@ -103,7 +103,7 @@ def collect_alignments(jobs: list[Job]) -> tuple[dict[str, JobAlignment], list[s
     notes: list[str] = []
     for job in jobs:
         path = job.path / ALIGNMENT_FILE
-        if not path.is_file():
+        if not path.exists():  # a directory or an unreadable file is read below, and noted
             continue
         try:
             found[job.name] = read_alignment(path)

@@ -9,7 +9,7 @@ from typing import Any
 
 from mt.report.aer_significance import compare_aer_to_baseline
 from mt.report.alignment import AER_SCOPES, ALIGNMENT_FILE, aer_summary, collect_alignments
-from mt.report.collect import Job, ReportError, collect_jobs, split_names
+from mt.report.collect import Job, Missing, ReportError, collect_jobs, split_names
 from mt.report.group import SEED_KEY, Group, group_jobs, pick_baseline, resolve_group_keys, varying_keys
 from mt.report.significance import (
     ALPHA,
@@ -19,6 +19,22 @@ from mt.report.significance import (
     compare_to_baseline,
 )
 from mt.report.stats import group_summary
+
+
+def no_jobs_message(sweep_dir: Path, missing: list[Missing], shown: int = 3) -> str:
+    """One line for a sweep without a usable job: what was expected, and why the job directories
+    found (the first `shown` of them) cannot be used."""
+    message = (
+        f"no finished jobs to report in {sweep_dir}: expected <job>/results.json files written by "
+        f"`mt-train -m ... hydra.sweep.dir={sweep_dir}`"
+    )
+    if missing:
+        reasons = "; ".join(f"{m.name}: {m.reason}" for m in missing[:shown])
+        more = f"; and {len(missing) - shown} more" if len(missing) > shown else ""
+        message += (
+            f"; {len(missing)} job director{'y' if len(missing) == 1 else 'ies'} not usable ({reasons}{more})"
+        )
+    return message
 
 
 def _aer_section(
@@ -71,15 +87,7 @@ def build_report(
     sweep_dir = Path(sweep_dir)
     jobs, missing = collect_jobs(sweep_dir)
     if not jobs:
-        found = (
-            f"; {len(missing)} job directories have none yet: {', '.join(m.name for m in missing)}"
-            if missing
-            else ""
-        )
-        raise ReportError(
-            f"no finished jobs in {sweep_dir}: expected <job>/results.json files written by "
-            f"`mt-train -m ... hydra.sweep.dir={sweep_dir}`{found}"
-        )
+        raise ReportError(no_jobs_message(sweep_dir, missing))
     keys, dropped = resolve_group_keys(jobs, by)
     groups = group_jobs(jobs, keys)
     base, base_note = pick_baseline(groups, keys, baseline)
@@ -95,7 +103,7 @@ def build_report(
             groups, base, splits, pair_keys, metric, n_resamples, bootstrap_seed, progress
         )
         significance.update({
-            "method": "sacreBLEU paired bootstrap (PairedTest, test_type='bs'), per seed",
+            "method": "sacreBLEU paired bootstrap (PairedTest, test_type='bs') on Unicode NFC text, per seed",
             "metric": metric, "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed, "alpha": ALPHA,
         })  # fmt: skip
     alignment, notes = _aer_section(jobs, groups, summaries, base, pair_keys, n_resamples, bootstrap_seed)

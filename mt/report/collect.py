@@ -2,16 +2,18 @@
 
 A sweep directory holds one sub-directory per job (`model.attention=luong_dot,seed=2/`) with
 `results.json` and `outputs/<split>.hyp` / `outputs/<split>.ref`. Unfinished jobs (no
-`results.json`) are listed as `Missing`, not fatal.
+`results.json`) and jobs whose files cannot be used (`mt.report.validate`: malformed or
+unreadable results.json, a score that is not a finite number, an unreadable or non-UTF-8
+output file) are listed as `Missing` with the reason, not fatal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mt.io import read_json
+from mt.report.validate import RESULTS_FILE, JobProblem, Outputs, read_outputs, read_results
 from mt.training.checkpoint import migrate_config
 
 
@@ -22,12 +24,13 @@ class ReportError(Exception):
 @dataclass
 class Job:
     """One finished job: its directory and its results.json, with the config flattened to
-    dotted keys (`model.attention.name`)."""
+    dotted keys (`model.attention.name`), and its test outputs (`read_outputs`, NFC)."""
 
     name: str
     path: Path
     results: dict[str, Any]
     config: dict[str, Any]
+    outputs: Outputs = field(default_factory=dict)
 
 
 @dataclass
@@ -52,42 +55,55 @@ def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; one that cannot be looked at (permission denied) counts as existing."""
+    try:
+        return path.exists()
+    except OSError:
+        return True
+
+
 def _looks_like_job(path: Path) -> bool:
     """A sub-directory Hydra made for a job (named by its overrides, `jobN`, or holding run files)."""
     return (
         "=" in path.name
         or path.name.startswith("job")
         or path.name.isdigit()
-        or any((path / f).exists() for f in ("results.json", ".hydra", "config.yaml", "train.log"))
+        or any(_exists(path / f) for f in (RESULTS_FILE, ".hydra", "config.yaml", "train.log"))
     )
 
 
+def read_job(path: Path) -> Job:
+    """The job in directory `path`: results.json checked, outputs read; JobProblem says why not."""
+    results = read_results(path)
+    # keys added to the schema after a job ran get their default, as when it is resumed
+    config = flatten(migrate_config(results["config"]))
+    return Job(path.name, path, results, config, read_outputs(path, list(results["test"])))
+
+
 def collect_jobs(sweep_dir: Path) -> tuple[list[Job], list[Missing]]:
-    """Finished jobs and unreportable job directories directly under `sweep_dir`."""
+    """Finished jobs and unreportable job directories (each with its reason) directly under `sweep_dir`."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(
             f"{sweep_dir} is not a directory; pass the sweep directory (hydra.sweep.dir) of a multirun"
         )
+    try:
+        entries = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as e:
+        raise ReportError(f"cannot list {sweep_dir} ({e.strerror or e}); check its permissions") from None
     jobs: list[Job] = []
     missing: list[Missing] = []
-    for path in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for path in entries:
         if not _looks_like_job(path):
             continue
-        results_path = path / "results.json"
-        if not results_path.is_file():
-            missing.append(Missing(path.name, "unfinished: no results.json"))
+        if not _exists(path / RESULTS_FILE):
+            missing.append(Missing(path.name, f"unfinished: no {RESULTS_FILE}"))
             continue
         try:
-            results = read_json(results_path)
-        except (OSError, ValueError) as e:
-            missing.append(Missing(path.name, f"unreadable results.json ({e})"))
-            continue
-        if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
-            missing.append(Missing(path.name, "results.json has no 'config' (not written by mt-train)"))
-            continue
-        # keys added to the schema after a job ran get their default, as when it is resumed
-        jobs.append(Job(path.name, path, results, flatten(migrate_config(results["config"]))))
+            jobs.append(read_job(path))
+        except JobProblem as e:
+            missing.append(Missing(path.name, str(e)))
     return jobs, missing
 
 

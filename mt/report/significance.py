@@ -17,9 +17,9 @@ import os
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
+from mt.evaluation.metrics import nfc_lines
 from mt.report.collect import Job
 from mt.report.group import Group, show_value
 
@@ -27,13 +27,6 @@ METRICS = ("bleu", "chrf", "ter")
 ALPHA = 0.05
 DEFAULT_RESAMPLES = 1000
 DEFAULT_BOOTSTRAP_SEED = 12345  # sacreBLEU's own default
-
-
-def _read_lines(path: Path) -> list[str]:
-    """A file written as "\\n".join(lines) + "\\n" -> lines (empty lines kept)."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 @contextmanager
@@ -69,9 +62,12 @@ def paired_bootstrap(
     {baseline, system, delta, p_value, system_ci, signature}.
 
     Identical outputs get p = 1: sacreBLEU's test counts resampled differences strictly above
-    the observed one, so a zero difference would otherwise come out as p = 1/(n+1).
+    the observed one, so a zero difference would otherwise come out as p = 1/(n+1). Text is
+    scored in Unicode NFC, as by `mt.evaluation.metrics.score_corpus`.
     """
     from sacrebleu.significance import PairedTest
+
+    baseline_hyps, system_hyps, refs = nfc_lines(baseline_hyps), nfc_lines(system_hyps), nfc_lines(refs)
 
     if not len(baseline_hyps) == len(system_hyps) == len(refs):
         raise ValueError(
@@ -144,21 +140,17 @@ def compare_to_baseline(
     signature = None
     base_by_pair = baseline_runs(baseline, pair_keys, notes)
     no_ref: dict[str, dict[str, None]] = {}  # split -> runs without outputs/<split>.ref
-    read: dict[tuple[str, str], tuple[list[str], list[str]] | None] = {}
 
     def outputs(job: Job, split: str) -> tuple[list[str], list[str]] | None:
-        """(hypotheses, references) of a run, None (and a note) when a file is missing."""
-        if (job.name, split) not in read:
-            hyp, ref = job.path / "outputs" / f"{split}.hyp", job.path / "outputs" / f"{split}.ref"
-            if not hyp.is_file():
-                notes[f"{job.name}: no outputs/{split}.hyp, so {split} is not tested for this run"] = None
-                read[job.name, split] = None
-            elif not ref.is_file():
-                no_ref.setdefault(split, {})[job.name] = None
-                read[job.name, split] = None
-            else:
-                read[job.name, split] = (_read_lines(hyp), _read_lines(ref))
-        return read[job.name, split]
+        """(hypotheses, references) of a run (read by `collect_jobs`), None (and a note) when a file is missing."""
+        hyps, refs = job.outputs.get(split, (None, None))
+        if hyps is None:
+            notes[f"{job.name}: no outputs/{split}.hyp, so {split} is not tested for this run"] = None
+            return None
+        if refs is None:
+            no_ref.setdefault(split, {})[job.name] = None
+            return None
+        return hyps, refs
 
     tasks = [(g, s, j) for g in groups if g is not baseline for s in splits for j in g.jobs]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
