@@ -101,6 +101,9 @@ class AttentionConfig:
     # See et al. (2017): the coverage vector (sum of past attention weights per source position)
     # as an input to the energies; bahdanau, luong_concat, local_m / local_p with score=concat
     coverage: bool = False
+    # luong_general: divide the energies q^T W k by sqrt(Hq), as scaled_dot divides q^T k by
+    # sqrt(Hk) (Vaswani et al. 2017); docs/attention.md "The dot/general gap" for why
+    scaled: bool = False
 
 
 @dataclass
@@ -279,6 +282,8 @@ def validate_model(cfg: ModelConfig) -> None:
     require_one_of(a.score, ("dot", "general", "concat"), "model.attention.score")
     require(a.max_src_len >= 1, "model.attention.max_src_len",
             f"must be >= 1, got {a.max_src_len}; e.g. model.attention.max_src_len=101 (data.max_len + 1)")  # fmt: skip
+    require(not a.scaled or a.name == "luong_general", "model.attention.scaled",
+            f"applies to luong_general only, not {a.name} (scaled_dot is luong_dot scaled); drop it")  # fmt: skip
 
 
 def validate_train(cfg: TrainConfig) -> None:

@@ -407,3 +407,34 @@ def test_additive_attention_keeps_no_energy_tensor_for_backward(name: str) -> No
     assert sum(n >= B * S * A * 4 for n in saved.values()) <= 1  # the keys, once
     total.backward()
     assert memory.grad is not None and torch.isfinite(memory.grad).all()
+
+
+def test_scaled_general_is_general_over_sqrt_query_size() -> None:
+    """model.attention.scaled: e = q^T W k / sqrt(Hq), the same W; loop formula and gradcheck."""
+    plain = make("luong_general")
+    torch.manual_seed(0)
+    scaled = build_attention("luong_general", *sizes("luong_general"), HIDDEN, scaled=True).to(torch.float64)
+    scaled.load_state_dict(plain.state_dict())
+    query, memory, mask = make_inputs("luong_general", [1, 6, 3, 5], 6)
+    with torch.no_grad():
+        e_plain = plain.score(query, plain.precompute_keys(memory))
+        e_scaled = scaled.score(query, scaled.precompute_keys(memory))
+        ref = torch.stack(
+            [torch.stack([query[b] @ (scaled.w.weight @ memory[b, j]) for j in range(6)]) for b in range(4)]
+        )
+    torch.testing.assert_close(e_scaled, ref / math.sqrt(query.shape[1]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(e_scaled, e_plain / math.sqrt(query.shape[1]), rtol=0, atol=1e-12)
+    query.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda q: run(scaled, q, memory, mask), (query,))
+
+
+def test_scaled_is_refused_where_it_does_nothing() -> None:
+    from mt.config import ModelConfig, validate_model
+    from mt.errors import ConfigError
+
+    cfg = ModelConfig()
+    cfg.attention.scaled = True
+    with pytest.raises(ConfigError, match="model.attention.scaled"):
+        validate_model(cfg)
+    cfg.attention.name = "luong_general"
+    validate_model(cfg)
