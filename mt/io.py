@@ -30,7 +30,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise OutputError(
-            f"could not write {path}: {e.strerror or e}; choose another output directory"
+            f"could not write {path}: {write_problem(path, e)}; choose another output directory"
         ) from e
     try:
         with os.fdopen(fd, "wb") as f:
@@ -41,7 +41,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     except OSError as e:
         _unlink_quietly(tmp)
         raise OutputError(
-            f"could not write {path}: {e.strerror or e}. The previous file, if any, is intact; "
+            f"could not write {path}: {write_problem(path, e)}. The previous file, if any, is intact; "
             f"free disk space or choose another output directory."
         ) from e
     except BaseException:  # any other exit, Ctrl-C included: remove the temporary file, re-raise
@@ -81,6 +81,13 @@ def write_json(path: str | Path, obj: Any) -> Path:
 def read_json(path: str | Path) -> Any:
     """Parse a JSON file (UTF-8)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_problem(path: str | Path, error: OSError) -> str:
+    """What kept `path` from being written: a file where one of its folders should be, else the
+    operating system's words for `error`."""
+    blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+    return f"{blocker} is a file, not a folder" if blocker else (error.strerror or str(error))
 
 
 def unreadable_reason(path: str | Path) -> str | None:

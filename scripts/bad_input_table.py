@@ -3,6 +3,7 @@
 
     python scripts/bad_input_table.py                # markdown table on stdout
     python scripts/bad_input_table.py --out table.md # also to a file (docs/reliability.md shows it)
+    python scripts/bad_input_table.py --table 2      # the second table: reliability II (about 5 minutes)
 
 Every case is built in a temporary directory: bad corpora for `mt-data`, bad lines for
 `mt-translate` (on a tiny model trained first, about a minute), bad overrides for `mt-train`
@@ -70,7 +71,19 @@ def digest(paths: list[Path]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, help="also write the table to this markdown file")
+    ap.add_argument("--table", type=int, choices=(1, 2), default=1,
+                    help="1: bad corpora, lines, overrides, checkpoints; 2: reliability II (run directories, "
+                    "caches, ranges, late failures, text and reports; scripts/bad_input_cases_ii.py)")  # fmt: skip
     args = ap.parse_args()
+    if args.table == 2:
+        from bad_input_cases_ii import all_cases, table
+
+        with tempfile.TemporaryDirectory() as tmp:
+            text = table(all_cases(Path(tmp)))
+        print(text)
+        if args.out:
+            args.out.write_text(text, encoding="utf-8")
+        return
     rows: list[tuple[str, str, int, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

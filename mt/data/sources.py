@@ -20,6 +20,7 @@ Nothing is filtered or truncated here; only the train split is filtered, later, 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from mt.data import multi30k
 from mt.data.paths import input_candidates, resolve_input
 from mt.data.readers import read_jsonl, read_text_pair, read_tsv
 from mt.errors import DataError, DataFileNotFoundError
+from mt.io import unreadable_reason
 
 logger = logging.getLogger("mt.data")
 
@@ -120,6 +122,10 @@ def read_local(path: str, src_lang: str, tgt_lang: str) -> tuple[list[str], list
     for lang in (src_lang, tgt_lang):
         candidates = _prefix_files(path, lang)
         hit = next((c for c in candidates if c.is_file()), None)
+        there = next((c for c in candidates if os.path.lexists(c)), None)  # but not a readable file
+        if hit is None and there is not None:
+            raise DataFileNotFoundError(f"data file {there} {unreadable_reason(there)}; fix it or point data.files "
+                                        f"at another prefix ({path!r} now)")  # fmt: skip
         if hit is None:
             raise DataFileNotFoundError(
                 f"no data for {path!r}: it is not a .tsv/.jsonl file, and as a prefix none of "
