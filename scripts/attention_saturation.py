@@ -123,7 +123,8 @@ def main() -> None:
             torch.manual_seed(cfg.seed)
             models.insert(0, ("init", build_model(cfg.model, loaded.tokenizer.src_vocab_size,
                                                   loaded.tokenizer.tgt_vocab_size)))  # fmt: skip
-        name = cfg.model.attention.name + ("+coverage" if cfg.model.attention.coverage else "")
+        a = cfg.model.attention
+        name = a.name + ("+coverage" if a.coverage else "") + (" scaled" if a.scaled else "")
         for when, model in models:
             row = {
                 "mechanism": name,
