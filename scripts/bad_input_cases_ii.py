@@ -349,18 +349,33 @@ def late_failures(b: Bench) -> None:
            f"tgt={b.root / 'corpus' / 'dev.en'}"], [b.base])  # fmt: skip
 
 
+def not_included(proc: subprocess.CompletedProcess) -> str:
+    """The report's line for the damaged job (job 2), under its "Not included" heading."""
+    lines = proc.stdout.decode().splitlines()
+    start = next(
+        (i for i, ln in enumerate(lines) if ln.lower().lstrip("# ").startswith("not included")), None
+    )
+    if start is None:
+        return "NOT LISTED: the damaged job is missing from the report"
+    entry = next((ln.strip() for ln in lines[start + 1 :] if ln.strip()), "")
+    return f"reported the other 2 jobs; not included: {entry}"
+
+
 def text_and_reports(b: Bench) -> None:
     p = "5 text, reports"
     nfd = b.root / "nfd"
-    for lang in ("de", "en"):
-        text = (b.root / "corpus" / f"test.{lang}").read_text(encoding="utf-8")
-        write(nfd / f"test.{lang}", unicodedata.normalize("NFD", text).encode())
+    nfc = b.root / "nfc"
+    for lang in ("de", "en"):  # references with decomposable letters (the English words have none)
+        lines = (b.root / "corpus" / f"test.{lang}").read_text(encoding="utf-8").splitlines()
+        lines = [f"{line} café naïve über" if lang == "en" else line for line in lines]
+        write(nfc / f"test.{lang}", unicodedata.normalize("NFC", "\n".join(lines) + "\n").encode())
+        write(nfd / f"test.{lang}", unicodedata.normalize("NFD", "\n".join(lines) + "\n").encode())
 
     def bleu(run: Path) -> float:
-        return json.loads((run / "results.json").read_text())["test"]["bleu"]["score"]
+        return json.loads((run / "results.json").read_text())["test"]["test"]["bleu"]["score"]  # split "test"
 
     runs = {}
-    for form, prefix in (("nfc", b.root / "corpus" / "test"), ("nfd", nfd / "test")):
+    for form, prefix in (("nfc", nfc / "test"), ("nfd", nfd / "test")):
         runs[form] = b.root / f"ev_{form}"
         b.cli(
             "mt-evaluate",
@@ -372,7 +387,7 @@ def text_and_reports(b: Bench) -> None:
     except (OSError, KeyError, ValueError):
         same = "no results"
     b.case(p, "references in NFD instead of NFC", "mt-evaluate", [f"checkpoint={b.ckpt}", f"+files.test={nfd / 'test'}",
-           f"hydra.run.dir={b.root / 'ev_nfd2'}"], check=lambda proc: f"accepted: BLEU {same} as with NFC references")  # fmt: skip
+           f"hydra.run.dir={b.root / 'ev_nfd2'}"], check=lambda proc: f"accepted: test BLEU {same} as with NFC references")  # fmt: skip
     odd = "ein Hund\u2028läuft\nein\x85Mann\nrot\rblau\nklein\x0cgroß\n\nauf\u2029im\n".encode()
     b.case(p, "input lines holding U+2028, U+0085, \\r, \\f, U+2029", "mt-translate", [f"checkpoint={b.ckpt}"],
            stdin=odd, check=lambda proc: f"accepted: {proc.stdout.decode().count(chr(10))} output lines for 6 input lines")  # fmt: skip
@@ -400,18 +415,19 @@ def text_and_reports(b: Bench) -> None:
         for i in range(3):
             shutil.copytree(b.base, sweep / str(i))
         damage(sweep / "2")
-        b.case(p, f"mt-report: {name}", "mt-report", [str(sweep)], check=lambda proc: "accepted: " + next(
-            (ln.strip() for ln in proc.stdout.decode().splitlines() if "not included" in ln.lower() or "2:" in ln), "listed?"))  # fmt: skip
+        b.case(p, f"mt-report: {name}", "mt-report", [str(sweep)], check=not_included)
     gz = b.root / "input.gz"
     gz.write_bytes(gzip.compress(b"ein Hund\n" * 3)[:-6])
     b.case(p, "truncated gzip input", "mt-translate", [f"checkpoint={b.ckpt}", f"input={gz}"], [b.base])
 
 
 def translate_memory(b: Bench) -> None:
-    """mt-translate on 5,000 and 50,000 lines: the peak RSS ratio (scripts/translate_memory.py)."""
+    """mt-translate on 5,000 and 50,000 lines (the tiny corpus's train.de repeated, so that only
+    the count grows): the peak RSS ratio (scripts/translate_memory.py)."""
     out = b.root / "memory.json"
     script = Path(__file__).with_name("translate_memory.py")
-    proc = subprocess.run([sys.executable, str(script), "--checkpoint", str(b.ckpt), "--lines", "5000", "50000",
+    proc = subprocess.run([sys.executable, str(script), "--checkpoint", str(b.ckpt), "--lines", "5000", "50000", "--input",
+                           str(b.root / "corpus" / "train.de"),
                            "--json", str(out)], cwd=b.root, capture_output=True, timeout=1800)  # fmt: skip
     answer = None
     if proc.returncode == 0:

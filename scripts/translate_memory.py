@@ -53,8 +53,12 @@ def multi30k() -> Path | None:
     return None
 
 
-def sentences(lang: str, n: int, seed: int = 0) -> list[str]:
-    """`n` Multi30k sentences (repeated as needed), or synthetic ones of 3-15 words."""
+def sentences(lang: str, n: int, seed: int = 0, source: Path | None = None) -> list[str]:
+    """`n` lines of `source` (repeated), else Multi30k sentences (repeated as needed), else
+    synthetic ones of 3-15 words."""
+    if source is not None:
+        pool = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return list(itertools.islice(itertools.cycle(pool), n))
     folder = multi30k()
     if folder is not None:
         with gzip.open(folder / f"train.{lang}.gz", "rt", encoding="utf-8") as f:
@@ -107,6 +111,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="a trained model; default: train a tiny one here")
     ap.add_argument("--lines", type=int, nargs="+", default=[5000, 50000], help="input sizes, smallest first")
+    ap.add_argument(
+        "--input",
+        type=Path,
+        help="repeat the lines of this file (default: Multi30k train.de): "
+        "with a fixed pool, every size has the same longest sentence, and only the count grows",
+    )
     ap.add_argument("--beam-size", type=int, default=1)
     ap.add_argument("--chunk-lines", type=int, help="mt-translate chunk_lines (default: its own)")
     ap.add_argument("--device", default="cpu")
@@ -118,7 +128,9 @@ def main() -> None:
         rows = []
         for n in args.lines:
             src, out = root / f"in{n}.de", root / f"out{n}.en"
-            src.write_text("".join(f"{line}\n" for line in sentences("de", n)), encoding="utf-8")
+            src.write_text(
+                "".join(f"{line}\n" for line in sentences("de", n, source=args.input)), encoding="utf-8"
+            )
             argv = command("mt-translate") + [f"checkpoint={ckpt}", f"input={src}", f"output={out}",
                                               f"beam_size={args.beam_size}", f"device={args.device}"]  # fmt: skip
             argv += [f"chunk_lines={args.chunk_lines}"] if args.chunk_lines else []
