@@ -86,6 +86,7 @@ def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_torchrun_two_cpu_ranks_equal_one_process_on_the_union_of_batches(tmp_path: Path):
     overridden = {a.split("=")[0] for a in DDP_ARGS}
     args = (

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from clihelpers import TINY_MODEL, run, tiny_corpus_args
 
+pytestmark = pytest.mark.slow  # a trained model and three CLI runs: 25 s of the full run's budget
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:

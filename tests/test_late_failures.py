@@ -160,6 +160,7 @@ main()
 """
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_full_disk_in_final_evaluation_keeps_what_was_decoded_and_resume_finishes(
     trained, tmp_path: Path
 ) -> None:

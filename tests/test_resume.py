@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from clihelpers import BIN, TINY_MODEL, run, tiny_corpus_args
 
@@ -22,6 +23,7 @@ def final_params(run_dir: Path) -> dict[str, torch.Tensor]:
     return ckpt["model"]
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_sigkill_then_resume_is_bit_identical(tmp_path: Path):
     data = tiny_corpus_args(tmp_path)
     args = data + TINY_MODEL + STEPS
@@ -53,6 +55,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path):
     assert len(list((killed / "checkpoints").glob("step_*.pt"))) == 2  # keep_last rotation
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path: Path):
     args = tiny_corpus_args(tmp_path) + TINY_MODEL + ["trainer.max_steps=100000", "trainer.val_every=100000",
                                                       "trainer.max_minutes=0"]  # fmt: skip

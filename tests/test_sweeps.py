@@ -34,6 +34,7 @@ def _job_dir_names(sweep: Path) -> set[str]:
     return {p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_multirun_names_job_directories_by_their_overrides(tmp_path: Path):
     sweep = _sweep(tmp_path, "model/attention=bahdanau,luong_general")
     jobs = _jobs(sweep)
@@ -48,6 +49,7 @@ def test_multirun_names_job_directories_by_their_overrides(tmp_path: Path):
     assert (sweep / "multirun.yaml").is_file()
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_joblib_launcher_runs_two_jobs(tmp_path: Path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = _sweep(tmp_path, "seed=1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
@@ -56,6 +58,7 @@ def test_joblib_launcher_runs_two_jobs(tmp_path: Path):
     assert {r["config"]["seed"] for r in jobs.values()} == {1, 2}
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_submitit_local_launcher_runs_a_job(tmp_path: Path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sweep = _sweep(tmp_path, "seed=3", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10")
@@ -63,6 +66,7 @@ def test_submitit_local_launcher_runs_a_job(tmp_path: Path):
     assert list((sweep / ".submitit").rglob("*_result.pkl"))  # the job really went through submitit
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_optuna_search_runs_two_trials_and_maximises_valid_bleu(tmp_path: Path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     sweep = _sweep(

@@ -119,6 +119,7 @@ def test_the_final_score_of_all_pairs_goes_to_alignment_json_and_results(gold_ru
                                     "pairs": N_GOLD}  # fmt: skip
 
 
+@pytest.mark.slow  # over 10 s: the full run's time budget
 def test_no_gold_no_scores_and_a_resume_with_czenali_gold(corpus, tmp_path: Path):
     root, data = corpus
     run_dir = tmp_path / "run"
