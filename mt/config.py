@@ -81,7 +81,9 @@ class TokenizerConfig:
     # Subword regularisation on train batches only (unigram: alpha in (0, 1]).
     sampling_alpha: float = 0.0
     sampling_nbest: int = -1
-    input_sentence_size: int = 0  # 0 = train on every sentence
+    # pairs the tokenizer is trained on, drawn at random with `seed` (every pair of a smaller
+    # train split, in order); bounds its memory and time on large corpora. 0 = every pair
+    input_sentence_size: int = 300_000
     seed: int = 1
 
 

@@ -92,7 +92,7 @@ RANGES: dict[str, Range] = {
     "tokenizer.character_coverage": between(0.0, 1.0, "(]"),
     "tokenizer.sampling_alpha": between(0.0, 1.0, note="0 = no subword sampling"),
     "tokenizer.sampling_nbest": at_least(-1, "-1 = all segmentations"),
-    "tokenizer.input_sentence_size": at_least(0, "0 = every sentence"),
+    "tokenizer.input_sentence_size": at_least(0, "0 = every pair"),
     "tokenizer.seed": SEED,
     "model.emb_size": positive(),
     "model.enc_hidden": positive(),

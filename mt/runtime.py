@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import sys
+import time
 
 import numpy as np
 import torch
@@ -100,10 +101,15 @@ def set_memory_limit(limit_mb: int) -> None:
 
 
 def resident_bytes() -> int:
-    """Current resident set size of this process (0 where /proc is unavailable)."""
+    """Resident memory of this process's own heap (0 where /proc is unavailable).
+
+    Pages of memory-mapped files (the cached corpus) are left out: the kernel can drop them at
+    any time, and trimming the heap cannot lower them (statm: resident minus shared).
+    """
     try:
         with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
+            fields = f.read().split()
+        return (int(fields[1]) - int(fields[2])) * _PAGE
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -163,3 +169,18 @@ def seed_everything(seed: int) -> None:
 def autocast(device: torch.device, precision: str) -> torch.autocast:
     """An autocast context for `precision` (bf16 or fp32 = disabled) on `device`."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+_IMPORTED = time.time()
+
+
+def seconds_since_start() -> float:
+    """Seconds since this process started (since this module was imported where /proc is unavailable)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            after_name = f.read().rsplit(b")", 1)[1].split()
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time in ticks
+    except (OSError, ValueError, IndexError):
+        return time.time() - _IMPORTED

@@ -50,7 +50,15 @@ def encoded(text_splits: DatasetDict, small_tokenizer: Tokenizer, tmp_path: Path
 
 def test_encode_columns(encoded: DatasetDict, small_tokenizer: Tokenizer) -> None:
     row = encoded["train"][0]
-    assert set(encoded["train"].column_names) == {"src", "tgt", "src_ids", "tgt_ids", "src_len", "tgt_len"}
+    assert set(encoded["train"].column_names) == {
+        "src",
+        "tgt",
+        "src_ids",
+        "tgt_ids",
+        "src_len",
+        "tgt_len",
+        "blank",
+    }
     assert row["src_ids"] == small_tokenizer.encode_src([row["src"]])[0] and row["src_ids"][-1] == EOS_ID
     assert row["tgt_ids"] == small_tokenizer.encode_tgt([row["tgt"]])[0]
     assert (row["src_len"], row["tgt_len"]) == (len(row["src_ids"]), len(row["tgt_ids"]))

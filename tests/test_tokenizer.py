@@ -70,7 +70,7 @@ def test_cache_is_reused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> No
     assert second.fingerprint == first.fingerprint
     assert sorted(p.name for p in first.cache_path.iterdir()) == ["joint.model", "meta.json"]
     # other data or other settings: another model
-    other = Tokenizer.train_or_load(src[:-1], tgt, cfg, tmp_path)
+    other = Tokenizer.train_or_load(src[:-1], tgt[:-1], cfg, tmp_path)
     assert other.cache_path != first.cache_path
     sampling_only = Tokenizer.train_or_load(
         src, tgt, TokenizerConfig(vocab_size=60, sampling_alpha=0.5), tmp_path

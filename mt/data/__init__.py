@@ -1,4 +1,4 @@
-"""Parallel text in, batches out: sources and readers, the sentencepiece tokenizer,
-encoding and its cache, the length-bucketing sampler, collation into a `Batch`, loaders.
-Entry point: `pipeline.prepare_data(data_cfg, tokenizer_cfg)`.
+"""Parallel text in, batches out: streamed readers, memory-mapped text and id caches, the
+sentencepiece tokenizer (trained on a seeded sample), the length-bucketing sampler, collation
+into a `Batch`, loaders reading rows per batch. Entry point: `pipeline.prepare_data`.
 """

@@ -75,13 +75,18 @@ class RaggedIds:
 
     @classmethod
     def from_arrow(cls, column: pa.ChunkedArray | pa.Array) -> RaggedIds:
-        """Return the flat form of an Arrow list column (e.g. ``ds.with_format('arrow')['src_ids']``)."""
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks() if column.num_chunks else pa.array([], type=column.type)
-        lens = pc.list_value_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
-        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+        """Return the flat form of an Arrow list column (e.g. ``ds.with_format('arrow')['src_ids']``).
+
+        Only the values of the rows in ``column`` are read: a chunk that is a slice of a larger
+        (memory-mapped) record batch costs its own rows, never the whole batch.
+        """
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        lens = [pc.list_value_length(c).to_numpy(zero_copy_only=False) for c in chunks]
+        vals = [c.flatten().to_numpy(zero_copy_only=False) for c in chunks]  # flatten respects the slice
+        lens_all = np.concatenate(lens).astype(np.int64) if lens else np.zeros(0, dtype=np.int64)
+        offsets = np.zeros(len(lens_all) + 1, dtype=np.int64)
+        np.cumsum(lens_all, out=offsets[1:])
+        values = np.concatenate(vals) if vals else np.zeros(0, dtype=np.int32)
         return cls(values, offsets)
 
     def take(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

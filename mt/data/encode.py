@@ -1,4 +1,4 @@
-"""Turning text splits into subword ids (cached on disk) and filtering the train split.
+"""Turning text splits into subword ids (cached on disk, memory-mapped) and filtering the train split.
 
 Encoded splits keep ``src``/``tgt`` text and add:
 
@@ -10,31 +10,32 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
-from datasets import Dataset, DatasetDict, Features, List, Value
+from datasets import Dataset, DatasetDict, Features, List, Value, concatenate_datasets
 
 from mt.data.cache import reusable, write_record
-from mt.data.hashing import hash_json, hash_texts
+from mt.data.hashing import hash_json
+from mt.data.text_store import iter_rows, open_arrow, text_key, write_arrow
 from mt.data.tokenizer import Tokenizer
 from mt.errors import DataError
 
 logger = logging.getLogger("mt.data")
 
-_ENCODE_VERSION = 1
-ENCODED_FEATURES = Features(
+_ENCODE_VERSION = 2  # 2: the cache holds ids, lengths and blank flags; the text stays in its own file
+ENCODE_ROWS = 20_000  # sentence pairs encoded (and written) at a time
+IDS_FEATURES = Features(
     {
-        "src": Value("string"),
-        "tgt": Value("string"),
         "src_ids": List(Value("int32")),
         "tgt_ids": List(Value("int32")),
         "src_len": Value("int32"),
         "tgt_len": Value("int32"),
+        "blank": Value("bool"),  # the source or the target text is empty or only white space
     }
 )
+ENCODED_FEATURES = Features({"src": Value("string"), "tgt": Value("string"), **IDS_FEATURES})
 
 
 def text_column(ds: Dataset, name: str) -> list[str]:
@@ -47,23 +48,30 @@ def int_column(ds: Dataset, name: str) -> np.ndarray:
     return ds.with_format("arrow")[name].to_numpy()
 
 
-def _encode_batch(batch: dict[str, list], tokenizer: Tokenizer) -> dict[str, list]:
-    src_ids = tokenizer.encode_src(batch["src"])
-    tgt_ids = tokenizer.encode_tgt(batch["tgt"])
+def encode_columns(src: list[str], tgt: list[str], tokenizer: Tokenizer) -> dict[str, list]:
+    """Return the columns of :data:`IDS_FEATURES` for these sentence pairs."""
+    src_ids = tokenizer.encode_src(src)  # sentencepiece encodes a batch on every core
+    tgt_ids = tokenizer.encode_tgt(tgt)
     return {
         "src_ids": src_ids,
         "tgt_ids": tgt_ids,
         "src_len": [len(x) for x in src_ids],
         "tgt_len": [len(x) for x in tgt_ids],
+        "blank": [not s.strip() or not t.strip() for s, t in zip(src, tgt, strict=True)],
     }
 
 
-def _open_arrow(n_rows: int) -> Callable[[Path], object]:
-    """Return a check that the arrow file at a path loads as ``n_rows`` rows of :data:`ENCODED_FEATURES`."""
+def _encode_batches(ds: Dataset, tokenizer: Tokenizer) -> Iterator[dict[str, list]]:
+    for batch in iter_rows(ds, ["src", "tgt"], ENCODE_ROWS):
+        yield encode_columns(batch["src"], batch["tgt"], tokenizer)
+
+
+def _opens_as(n_rows: int) -> Callable[[Path], object]:
+    """Return a check that the arrow file at a path loads as ``n_rows`` rows of :data:`IDS_FEATURES`."""
 
     def opens(path: Path) -> None:
-        loaded = Dataset.from_file(str(path))
-        if loaded.num_rows != n_rows or loaded.features != ENCODED_FEATURES:
+        loaded = open_arrow(path)
+        if loaded.num_rows != n_rows or loaded.features != IDS_FEATURES:
             raise ValueError(
                 f"{loaded.num_rows} rows of {sorted(loaded.features)}, expected {n_rows} encoded rows"
             )
@@ -74,34 +82,26 @@ def _open_arrow(n_rows: int) -> Callable[[Path], object]:
 def encode_split(ds: Dataset, tokenizer: Tokenizer, cache_dir: str | os.PathLike[str], name: str) -> Dataset:
     """Return ``ds`` with id and length columns, loaded from ``cache_dir/encoded/`` when cached.
 
-    The cached ``<name>-<key>.arrow`` is reused only when its record ``<name>-<key>.arrow.json``
-    vouches for it (see :mod:`mt.data.cache`); otherwise it is (re)built.
+    The ids are streamed, a batch at a time, into ``<name>-<key>.arrow`` (memory-mapped, beside
+    the text: nothing is copied), reused only when its record ``<name>-<key>.arrow.json`` vouches
+    for it (see :mod:`mt.data.cache`); otherwise it is (re)built.
     """
-    src_hash, tgt_hash = hash_texts(text_column(ds, "src")), hash_texts(text_column(ds, "tgt"))
-    key = hash_json(_ENCODE_VERSION, tokenizer.fingerprint, src_hash, tgt_hash)[:24]
-    built_for = {"version": _ENCODE_VERSION, "tokenizer": tokenizer.fingerprint, "src_text": src_hash,
-                 "tgt_text": tgt_hash}  # fmt: skip
+    if ds._indices is not None:  # row selections of datasets: join by position needs the rows themselves
+        ds = ds.flatten_indices()
+    src_key, tgt_key = text_key(ds, "src"), text_key(ds, "tgt")
+    key = hash_json(_ENCODE_VERSION, tokenizer.fingerprint, src_key, tgt_key)[:24]
+    built_for = {"version": _ENCODE_VERSION, "tokenizer": tokenizer.fingerprint, "src_text": src_key,
+                 "tgt_text": tgt_key}  # fmt: skip
     path = Path(cache_dir) / "encoded" / f"{name}-{key}.arrow"
     record = path.with_name(path.name + ".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # datasets loads any file at cache_file_name: let it only when the record vouches for it
-    cached = reusable("encoded-data cache", record, built_for, [path], opens=_open_arrow(len(ds)))
-    if cached:
+    if reusable("encoded-data cache", record, built_for, [path], opens=_opens_as(len(ds))):
         logger.info("data: reusing encoded %s split from %s", name, path)
-    out = ds.map(
-        _encode_batch,
-        batched=True,
-        batch_size=2000,
-        fn_kwargs={"tokenizer": tokenizer},
-        features=ENCODED_FEATURES,
-        cache_file_name=str(path),
-        load_from_cache_file=cached,
-        new_fingerprint=key,
-        desc=f"encode {name}",
-    )
-    if not cached:  # datasets wrote path (via a temporary file); vouch for it
+    else:
+        logger.info("data: encoding the %s split (%d pairs)", name, len(ds))
+        write_arrow(path, IDS_FEATURES, _encode_batches(ds, tokenizer))
         write_record(record, built_for, [path], split=name)
-    return out
+    ids = open_arrow(path, hash_json("encoded", key)[:24])
+    return concatenate_datasets([ds, ids], axis=1)
 
 
 def encode_splits(dsd: DatasetDict, tokenizer: Tokenizer, cache_dir: str | os.PathLike[str]) -> DatasetDict:
@@ -110,16 +110,13 @@ def encode_splits(dsd: DatasetDict, tokenizer: Tokenizer, cache_dir: str | os.Pa
 
 
 def filter_train(ds: Dataset, max_len: int) -> tuple[Dataset, int]:
-    """Return the train pairs with non-empty text and at most ``max_len`` subwords a side, and the number dropped.
+    """Return the train pairs with non-blank text and at most ``max_len`` subwords a side, and the number dropped.
 
     Lengths exclude the special tokens (the source EOS is not counted). Use on train only:
     validation and test sets are never filtered.
     """
-    table = ds.with_format("arrow")[:]
-    empty = np.zeros(len(ds), dtype=bool)
-    for col in ("src", "tgt"):
-        trimmed = pc.utf8_trim_whitespace(table.column(col))
-        empty |= pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    table = ds.select_columns(["src_len", "tgt_len", "blank"]).with_format("arrow")[:]  # no text read
+    empty = table.column("blank").to_numpy(zero_copy_only=False).astype(bool)
     src_sub = table.column("src_len").to_numpy() - 1  # without EOS
     tgt_sub = table.column("tgt_len").to_numpy()
     empty |= (src_sub <= 0) | (tgt_sub <= 0)

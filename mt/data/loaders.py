@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from mt.config import DataConfig
 from mt.data.collate import Batch, RaggedIds, collate, collate_ragged
-from mt.data.encode import encode_split, encode_splits, filter_train, int_column, text_column
+from mt.data.encode import encode_split, encode_splits, filter_train, int_column
 from mt.data.sampler import BucketBatchSampler, padding_stats
 from mt.data.tokenizer import Tokenizer
 
@@ -55,8 +55,9 @@ T = TypeVar("T")
 class PairBatches(torch.utils.data.Dataset):
     """Map-style dataset whose item for a list of row indices is that whole :class:`Batch`.
 
-    Ids come from the encoded columns; with ``sample=True`` (subword regularisation, train
-    only) the raw text of each batch is re-encoded with a sampled segmentation instead.
+    Ids are read per batch from the encoded columns (memory-mapped: nothing is loaded up
+    front, whatever the corpus size); with ``sample=True`` (subword regularisation, train only)
+    the raw text of each batch is re-encoded with a sampled segmentation instead.
     """
 
     def __init__(self, ds: Dataset, tokenizer: Tokenizer | None = None, sample: bool = False) -> None:
@@ -64,23 +65,23 @@ class PairBatches(torch.utils.data.Dataset):
         if sample and tokenizer is None:
             raise ValueError("sample=True needs the tokenizer")
         self.n = len(ds)
-        table = ds.with_format("arrow")[:]
-        self.src = RaggedIds.from_arrow(table.column("src_ids"))
-        self.tgt = RaggedIds.from_arrow(table.column("tgt_ids")) if "tgt_ids" in table.column_names else None
         self.tokenizer = tokenizer if sample else None
-        self.texts = (text_column(ds, "src"), text_column(ds, "tgt")) if sample else None
+        columns = ["src", "tgt"] if sample else [c for c in ("src_ids", "tgt_ids") if c in ds.column_names]
+        self.rows = ds.select_columns(columns).with_format("arrow")
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, indices: Sequence[int]) -> Batch:
         idx = np.asarray(indices, dtype=np.int64)
-        if self.tokenizer is not None and self.texts is not None:
-            src_text, tgt_text = self.texts
-            src = self.tokenizer.encode_src([src_text[i] for i in idx], sample=True)
-            tgt = self.tokenizer.encode_tgt([tgt_text[i] for i in idx], sample=True)
+        table = self.rows[idx]  # (len(idx) rows) the batch's columns only
+        if self.tokenizer is not None:
+            src = self.tokenizer.encode_src(table.column("src").to_pylist(), sample=True)
+            tgt = self.tokenizer.encode_tgt(table.column("tgt").to_pylist(), sample=True)
             return collate(src, tgt, idx)
-        return collate_ragged(self.src, self.tgt, idx)
+        src = RaggedIds.from_arrow(table.column("src_ids"))
+        tgt = RaggedIds.from_arrow(table.column("tgt_ids")) if "tgt_ids" in table.column_names else None
+        return collate_ragged(src, tgt, np.arange(len(idx)), idx)
 
 
 def _identity(x: Batch) -> Batch:

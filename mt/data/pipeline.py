@@ -9,9 +9,10 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from mt.config import DataConfig, TokenizerConfig
-from mt.data.encode import encode_splits, filter_train, text_column
+from mt.data.encode import encode_splits, filter_train
 from mt.data.paths import resolve_output
 from mt.data.sources import load_parallel
+from mt.data.text_store import first_rows
 from mt.data.tokenizer import Tokenizer
 
 logger = logging.getLogger("mt.data")
@@ -36,13 +37,10 @@ def prepare_data(
     cache_dir = resolve_output(data_cfg.cache_dir)
     text = load_parallel(data_cfg)
     if data_cfg.limit_train > 0 and data_cfg.limit_train < len(text["train"]):
-        text["train"] = text["train"].select(range(data_cfg.limit_train))
+        text["train"] = first_rows(text["train"], data_cfg.limit_train)
         logger.info("data: using the first %d training pairs (data.limit_train)", data_cfg.limit_train)
     if tokenizer is None:
-        train = text["train"]
-        tokenizer = Tokenizer.train_or_load(
-            text_column(train, "src"), text_column(train, "tgt"), tok_cfg, cache_dir
-        )
+        tokenizer = Tokenizer.for_corpus(text["train"], tok_cfg, cache_dir)
     encoded = encode_splits(text, tokenizer, cache_dir)
     train, n_dropped = filter_train(encoded["train"], data_cfg.max_len)
     return PreparedData(text, tokenizer, encoded, train, n_dropped, cache_dir)

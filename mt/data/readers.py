@@ -23,9 +23,10 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain, islice
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from mt.errors import DataError, DataFileNotFoundError
 from mt.io import unreadable_reason
@@ -33,6 +34,7 @@ from mt.io import unreadable_reason
 PathLike = str | Path
 
 _GZIP_MAGIC = b"\x1f\x8b"
+T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -79,17 +81,69 @@ def decode_utf8(data: bytes, path: Path) -> str:
 
 def read_lines(path: PathLike) -> list[str]:
     """Return the lines of a UTF-8 text file (plain or gzip), cleaned as described in the module doc."""
+    return [line for block in iter_line_blocks(path) for line in block]
+
+
+def iter_line_blocks(path: PathLike, block_bytes: int = 1 << 22) -> Iterator[list[str]]:
+    """Yield the lines of a UTF-8 file (plain or gzip) as `read_lines` returns them, a block of
+    about ``block_bytes`` at a time: memory holds one block, whatever the file's size."""
     path = Path(path)
-    text = decode_utf8(read_bytes(path), path)
-    if not text:
-        return []
-    if "\r" in text:
-        text = "\n".join(line.rstrip("\r") for line in text.split("\n"))
-    text = clean_text(text)
+    yield from _decompressed(path, lambda f: _blocks(f, path, block_bytes))
+
+
+def _decompressed(path: Path, read: Callable[[IO[bytes]], Iterator[T]]) -> Iterator[T]:
+    """Yield what ``read`` yields from the bytes of ``path`` (decompressed when gzip); a file that
+    cannot be opened or decompressed raises the DataError that names it and the fix."""
+    try:
+        raw = path.open("rb")
+    except OSError:
+        read_bytes(path)  # raises the data-file error that says what is wrong and the fix
+        raise
+    with raw:
+        if raw.peek(2)[:2] != _GZIP_MAGIC:
+            yield from read(raw)
+            return
+        try:
+            yield from read(gzip.GzipFile(fileobj=raw))
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(
+                f"{path} looks like a gzip file but cannot be decompressed to the end ({e}); it is "
+                f"probably truncated or corrupt. Download or copy it again."
+            ) from e
+
+
+def _blocks(f: IO[bytes], path: Path, block_bytes: int) -> Iterator[list[str]]:
+    carry = b""
+    done = 0  # lines yielded so far
+    while data := f.read(block_bytes):
+        data = carry + data
+        cut = data.rfind(b"\n") + 1
+        carry, data = data[cut:], data[:cut]
+        if data:
+            lines = _block_lines(data, path, done)
+            done += len(lines)
+            yield lines
+    if carry:  # the last line has no newline
+        lines = _block_lines(carry, path, done)
+        if lines != [""]:  # a byte-order mark alone
+            yield lines
+
+
+def _block_lines(data: bytes, path: Path, before: int) -> list[str]:
+    """The cleaned lines of ``data`` (whole lines of a file, ``before`` lines after its start)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # the one invalid-UTF-8 message, numbered as in the file
+        decode_utf8(b"\n" * before + data, path)
+        raise
+    if before == 0 and text.startswith("\ufeff"):
+        text = text[1:]
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
-    return lines
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
+    return [clean_text(line) for line in lines] if _CONTROL.search(text) else lines
 
 
 def iter_lines(source: PathLike | IO[bytes], name: str | None = None) -> Iterator[str]:
@@ -101,22 +155,7 @@ def iter_lines(source: PathLike | IO[bytes], name: str | None = None) -> Iterato
         yield from _stream_lines(source, Path(name or "<stream>"))
         return
     path = Path(source)
-    try:
-        raw = path.open("rb")
-    except OSError:
-        read_bytes(path)  # raises the data-file error that says what is wrong and the fix
-        raise
-    with raw:
-        if raw.peek(2)[:2] != _GZIP_MAGIC:
-            yield from _stream_lines(raw, Path(name) if name else path)
-            return
-        try:
-            yield from _stream_lines(gzip.GzipFile(fileobj=raw), Path(name) if name else path)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(
-                f"{path} looks like a gzip file but cannot be decompressed to the end ({e}); it is "
-                f"probably truncated or corrupt. Download or copy it again."
-            ) from e
+    yield from _decompressed(path, lambda f: _stream_lines(f, Path(name) if name else path))
 
 
 def _stream_lines(f: IO[bytes], path: Path) -> Iterator[str]:
@@ -133,23 +172,52 @@ def _stream_lines(f: IO[bytes], path: Path) -> Iterator[str]:
         yield clean_text(text.removesuffix("\n").rstrip("\r"))
 
 
-def read_text_pair(src_path: PathLike, tgt_path: PathLike) -> tuple[list[str], list[str]]:
-    """Return the line-aligned ``(src, tgt)`` sentences of two files; their line counts must agree."""
-    src, tgt = read_lines(src_path), read_lines(tgt_path)
-    if len(src) != len(tgt):
-        raise DataError(
-            f"parallel files have different line counts: {src_path} has {len(src)} lines but "
-            f"{tgt_path} has {len(tgt)}. Line i of one file must translate line i of the other; "
-            f"re-create or re-download the shorter file (look for missing or extra newlines)."
-        )
+PAIR_ROWS = 20_000  # sentence pairs per batch of the streaming readers
+
+
+def iter_pairs(
+    src_path: PathLike, tgt_path: PathLike, rows: int = PAIR_ROWS
+) -> Iterator[tuple[list[str], list[str]]]:
+    """Yield the line-aligned sentences of two files as ``(src, tgt)`` batches of at most ``rows``
+    pairs; a difference in line count raises DataError when the shorter file ends."""
+    src_it = chain.from_iterable(iter_line_blocks(src_path))
+    tgt_it = chain.from_iterable(iter_line_blocks(tgt_path))
+    done = 0
+    while True:
+        src, tgt = list(islice(src_it, rows)), list(islice(tgt_it, rows))
+        if len(src) != len(tgt):
+            n_src = done + len(src) + sum(1 for _ in src_it)
+            n_tgt = done + len(tgt) + sum(1 for _ in tgt_it)
+            raise DataError(
+                f"parallel files have different line counts: {src_path} has {n_src} lines but "
+                f"{tgt_path} has {n_tgt}. Line i of one file must translate line i of the other; "
+                f"re-create or re-download the shorter file (look for missing or extra newlines)."
+            )
+        if not src:
+            return
+        done += len(src)
+        yield src, tgt
+
+
+def _joined(batches: Iterable[tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
+    src: list[str] = []
+    tgt: list[str] = []
+    for s, t in batches:
+        src += s
+        tgt += t
     return src, tgt
 
 
-def read_tsv(path: PathLike) -> tuple[list[str], list[str]]:
-    """Return ``(src, tgt)`` from a file of ``source<TAB>target`` lines."""
+def read_text_pair(src_path: PathLike, tgt_path: PathLike) -> tuple[list[str], list[str]]:
+    """Return the line-aligned ``(src, tgt)`` sentences of two files; their line counts must agree."""
+    return _joined(iter_pairs(src_path, tgt_path))
+
+
+def iter_tsv(path: PathLike, rows: int = PAIR_ROWS) -> Iterator[tuple[list[str], list[str]]]:
+    """Yield ``(src, tgt)`` batches of at most ``rows`` pairs from a file of ``source<TAB>target`` lines."""
     src: list[str] = []
     tgt: list[str] = []
-    for line_no, line in enumerate(read_lines(path), start=1):
+    for line_no, line in enumerate(chain.from_iterable(iter_line_blocks(path)), start=1):
         cols = line.split("\t")
         if len(cols) != 2:
             raise DataError(
@@ -159,7 +227,16 @@ def read_tsv(path: PathLike) -> tuple[list[str], list[str]]:
             )
         src.append(cols[0])
         tgt.append(cols[1])
-    return src, tgt
+        if len(src) == rows:
+            yield src, tgt
+            src, tgt = [], []
+    if src:
+        yield src, tgt
+
+
+def read_tsv(path: PathLike) -> tuple[list[str], list[str]]:
+    """Return ``(src, tgt)`` from a file of ``source<TAB>target`` lines."""
+    return _joined(iter_tsv(path))
 
 
 def _pair_from_record(record: object, src_lang: str, tgt_lang: str) -> tuple[object, object] | None:
@@ -176,7 +253,14 @@ def _pair_from_record(record: object, src_lang: str, tgt_lang: str) -> tuple[obj
 
 
 def read_jsonl(path: PathLike, src_lang: str, tgt_lang: str) -> tuple[list[str], list[str]]:
-    """Return ``(src, tgt)`` from a JSON-lines file; blank lines are skipped.
+    """Return ``(src, tgt)`` from a JSON-lines file (see `iter_jsonl`)."""
+    return _joined(iter_jsonl(path, src_lang, tgt_lang))
+
+
+def iter_jsonl(
+    path: PathLike, src_lang: str, tgt_lang: str, rows: int = PAIR_ROWS
+) -> Iterator[tuple[list[str], list[str]]]:
+    """Yield ``(src, tgt)`` batches of at most ``rows`` pairs from a JSON-lines file; blank lines are skipped.
 
     Each line is an object in one of three shapes: ``{"src": .., "tgt": ..}``,
     ``{"translation": {"<src_lang>": .., "<tgt_lang>": ..}}`` or ``{"<src_lang>": .., "<tgt_lang>": ..}``.
@@ -187,7 +271,7 @@ def read_jsonl(path: PathLike, src_lang: str, tgt_lang: str) -> tuple[list[str],
         f'{{"src": "..", "tgt": ".."}}, {{"translation": {{"{src_lang}": "..", "{tgt_lang}": ".."}}}} '
         f'or {{"{src_lang}": "..", "{tgt_lang}": ".."}}'
     )
-    for line_no, line in enumerate(read_lines(path), start=1):
+    for line_no, line in enumerate(chain.from_iterable(iter_line_blocks(path)), start=1):
         if not line.strip():
             continue
         try:
@@ -212,4 +296,8 @@ def read_jsonl(path: PathLike, src_lang: str, tgt_lang: str) -> tuple[list[str],
                 )
         src.append(clean_text(pair[0]))
         tgt.append(clean_text(pair[1]))
-    return src, tgt
+        if len(src) == rows:
+            yield src, tgt
+            src, tgt = [], []
+    if src:
+        yield src, tgt

@@ -27,7 +27,7 @@ logger = logging.getLogger("mt.data")
 
 
 def _as_lengths(x: Sequence[int] | np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.int64).reshape(-1)
+    return np.asarray(x, dtype=np.int32).reshape(-1)
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -47,8 +47,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         drop_last: bool = False,
     ) -> None:
         """``src_lens`` count source ids (EOS included); ``tgt_lens`` count target ids without BOS/EOS."""
-        self.src_lens = _as_lengths(src_lens)
-        self.tgt_lens = _as_lengths(tgt_lens)
+        self.src_lens = _as_lengths(src_lens)  # 4 bytes an example each: these, the width and
+        self.tgt_lens = _as_lengths(tgt_lens)  # the epoch's order are all the sampler holds
         if len(self.src_lens) != len(self.tgt_lens):
             raise ValueError(f"src_lens has {len(self.src_lens)} entries but tgt_lens {len(self.tgt_lens)}")
         if batch_sentences <= 0 and batch_tokens <= 0:
@@ -65,7 +65,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.drop_last = drop_last
         self.epoch = 0
         self.start_batch = 0
-        self._cache: tuple[int, list[list[int]]] | None = None
+        self._cache: tuple[int, list[np.ndarray]] | None = None
         # cost of one example in the padded batch
         self._width = np.maximum(self.src_lens, self.tgt_lens + 1)
         if batch_sentences > 0:
@@ -88,36 +88,30 @@ class BucketBatchSampler(Sampler[list[int]]):
         # stable, so the shuffled order breaks ties.
         return chunk[np.lexsort((self.tgt_lens[chunk], self.src_lens[chunk], self._width[chunk]))]
 
-    def _split_chunk(self, order: np.ndarray) -> list[list[int]]:
+    def _split_chunk(self, order: np.ndarray) -> list[np.ndarray]:
         if self.batch_sentences > 0:
-            return [
-                order[i : i + self.batch_sentences].tolist()
-                for i in range(0, len(order), self.batch_sentences)
-            ]
+            return np.split(order, range(self.batch_sentences, len(order), self.batch_sentences))
         budget = self.batch_tokens
-        batches: list[list[int]] = []
-        cur: list[int] = []
-        max_w = 0
-        for i, w in zip(order.tolist(), self._width[order].tolist(), strict=True):
+        cuts: list[int] = []
+        size = max_w = 0
+        for pos, w in enumerate(self._width[order].tolist()):
             new_w = w if w > max_w else max_w
-            if cur and (len(cur) + 1) * new_w > budget:
-                batches.append(cur)
-                cur, max_w = [i], w
+            if size and (size + 1) * new_w > budget:
+                cuts.append(pos)
+                size, max_w = 1, w
             else:
-                cur.append(i)
+                size += 1
                 max_w = new_w
-        if cur:
-            batches.append(cur)
-        return batches
+        return np.split(order, cuts)  # views of `order`: 8 bytes per example, whatever the corpus size
 
-    def epoch_batches(self, epoch: int) -> list[list[int]]:
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """Return every batch of ``epoch`` for all ranks, in iteration order (a pure function of seed, epoch)."""
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1]
         n = len(self.src_lens)
         rng = np.random.default_rng((self.seed, epoch))
         order = rng.permutation(n) if self.shuffle else np.arange(n)
-        batches: list[list[int]] = []
+        batches: list[np.ndarray] = []
         for start in range(0, n, self.chunk_size):
             batches.extend(self._split_chunk(self._sort_chunk(order[start : start + self.chunk_size])))
         if self.shuffle:
@@ -125,7 +119,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self._cache = (epoch, batches)
         return batches
 
-    def rank_batches(self, epoch: int) -> list[list[int]]:
+    def rank_batches(self, epoch: int) -> list[np.ndarray]:
         """Return this rank's batches of ``epoch`` (all of them when ``world_size == 1``)."""
         batches = self.epoch_batches(epoch)
         if self.world_size == 1:
@@ -139,7 +133,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.rank_batches(self.epoch)[self.start_batch :]
+        for batch in self.rank_batches(self.epoch)[self.start_batch :]:
+            yield batch.tolist()
 
     def __len__(self) -> int:
         return max(0, len(self.rank_batches(self.epoch)) - self.start_batch)

@@ -13,6 +13,8 @@ sources, chosen by ``data.source``:
 - ``local``: ``data.files`` maps split -> ``.tsv`` / ``.jsonl`` file (optionally ``.gz``) or a
   prefix ``P`` with ``P.<src_lang>`` and ``P.<tgt_lang>`` (optionally ``.gz``).
 
+Files are streamed, never read whole, into memory-mapped Arrow files (:mod:`mt.data.text_store`).
+
 Nothing is filtered or truncated here; only the train split is filtered, later, by
 :func:`mt.data.encode.filter_train`.
 """
@@ -21,40 +23,41 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import datasets
-from datasets import Dataset, DatasetDict, Features, Value
+from datasets import Dataset, DatasetDict
 from huggingface_hub.utils import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from mt.config import DataConfig, validate_data
 from mt.data import multi30k
-from mt.data.paths import input_candidates, resolve_input
-from mt.data.readers import read_jsonl, read_text_pair, read_tsv
+from mt.data.paths import input_candidates, resolve_input, resolve_output
+from mt.data.readers import iter_jsonl, iter_pairs, iter_tsv
+from mt.data.text_store import TEXT_FEATURES, Batches, cached_text, pairs_to_dataset
 from mt.errors import DataError, DataFileNotFoundError
 from mt.io import unreadable_reason
 
 logger = logging.getLogger("mt.data")
 
-TEXT_FEATURES = Features({"src": Value("string"), "tgt": Value("string")})
 VALIDATION_ALIASES = ("validation", "valid", "val", "dev")
-
-
-def pairs_to_dataset(src: list[str], tgt: list[str]) -> Dataset:
-    """Return an in-memory Dataset with string columns ``src`` and ``tgt``."""
-    return Dataset.from_dict({"src": src, "tgt": tgt}, features=TEXT_FEATURES)
+__all__ = ["load_parallel", "map_hub_splits", "pairs_to_dataset", "read_local", "to_src_tgt"]
 
 
 def load_parallel(cfg: DataConfig) -> DatasetDict:
-    """Return the corpus described by ``cfg``: splits train, validation, tests; columns src, tgt."""
+    """Return the corpus described by ``cfg``: splits train, validation, tests; columns src, tgt.
+
+    Multi30k and local splits are memory-mapped text files under ``data.cache_dir/text/``
+    (see :mod:`mt.data.text_store`); hub splits are the hub cache's own Arrow files.
+    """
     validate_data(cfg)
+    cache_dir = resolve_output(cfg.cache_dir)
     if cfg.source == "multi30k":
-        dsd = _load_multi30k(cfg)
+        dsd = _load_multi30k(cfg, cache_dir)
     elif cfg.source == "hub":
         dsd = _load_hub(cfg)
     else:
-        dsd = _load_local(cfg)
+        dsd = _load_local(cfg, cache_dir)
     sizes = ", ".join(f"{name} {len(ds)}" for name, ds in dsd.items())
     logger.info("data: %s %s-%s: %s", cfg.source, cfg.src_lang, cfg.tgt_lang, sizes)
     for split, ds in dsd.items():  # every split, tests included: found now, not after training
@@ -89,7 +92,7 @@ def _select_tests(available: list[str], requested: list[str] | None, what: str) 
 # -- multi30k -----------------------------------------------------------------------------
 
 
-def _load_multi30k(cfg: DataConfig) -> DatasetDict:
+def _load_multi30k(cfg: DataConfig, cache_dir: Path) -> DatasetDict:
     tests = _select_tests(
         multi30k.available_test_splits(cfg.src_lang, cfg.tgt_lang),
         cfg.test_splits,
@@ -100,7 +103,7 @@ def _load_multi30k(cfg: DataConfig) -> DatasetDict:
         paths = [
             multi30k.locate(split, lang, cfg.data_dir, cfg.download) for lang in (cfg.src_lang, cfg.tgt_lang)
         ]
-        out[split] = pairs_to_dataset(*read_text_pair(*paths))
+        out[split] = cached_text(cache_dir, split, paths, {"format": "lines"}, lambda p=paths: iter_pairs(*p))
     return DatasetDict(out)
 
 
@@ -111,13 +114,19 @@ def _prefix_files(prefix: str, lang: str) -> list[Path]:
     return [Path(f"{c}.{lang}{gz}") for c in input_candidates(prefix) for gz in ("", ".gz")]
 
 
-def read_local(path: str, src_lang: str, tgt_lang: str) -> tuple[list[str], list[str]]:
-    """Return ``(src, tgt)`` from a .tsv / .jsonl file (optionally .gz) or a prefix P with P.<lang> files."""
+def local_reader(
+    path: str, src_lang: str, tgt_lang: str
+) -> tuple[list[Path], dict[str, str], Callable[[], Batches]]:
+    """Return the files that ``path`` names (a .tsv / .jsonl file, optionally .gz, or a prefix P
+    with P.<lang> files), how they are read, and a function streaming their ``(src, tgt)`` batches."""
     lower = path.lower()
     if lower.endswith((".tsv", ".tsv.gz")):
-        return read_tsv(resolve_input(path))
+        file = resolve_input(path)
+        return [file], {"format": "tsv"}, lambda: iter_tsv(file)
     if lower.endswith((".jsonl", ".jsonl.gz")):
-        return read_jsonl(resolve_input(path), src_lang, tgt_lang)
+        file = resolve_input(path)
+        how = {"format": "jsonl", "src_lang": src_lang, "tgt_lang": tgt_lang}
+        return [file], how, lambda: iter_jsonl(file, src_lang, tgt_lang)
     found = []
     for lang in (src_lang, tgt_lang):
         candidates = _prefix_files(path, lang)
@@ -133,20 +142,29 @@ def read_local(path: str, src_lang: str, tgt_lang: str) -> tuple[list[str], list
                 f"or a prefix P such that P.{src_lang} and P.{tgt_lang} exist."
             )
         found.append(hit)
-    return read_text_pair(*found)
+    return found, {"format": "lines"}, lambda: iter_pairs(*found)
 
 
-def _load_local(cfg: DataConfig) -> DatasetDict:
+def read_local(path: str, src_lang: str, tgt_lang: str) -> tuple[list[str], list[str]]:
+    """Return ``(src, tgt)`` from a .tsv / .jsonl file (optionally .gz) or a prefix P with P.<lang> files."""
+    src: list[str] = []
+    tgt: list[str] = []
+    for s, t in local_reader(path, src_lang, tgt_lang)[2]():
+        src += s
+        tgt += t
+    return src, tgt
+
+
+def _load_local(cfg: DataConfig, cache_dir: Path) -> DatasetDict:
     files = {split: path for split, path in cfg.files.items() if path}  # null entries are unset splits
     tests = _select_tests(
         [s for s in files if s not in ("train", "validation")], cfg.test_splits, "data.files"
     )
-    return DatasetDict(
-        {
-            split: pairs_to_dataset(*read_local(files[split], cfg.src_lang, cfg.tgt_lang))
-            for split in ["train", "validation", *tests]
-        }
-    )
+    out = {}
+    for split in ["train", "validation", *tests]:
+        inputs, how, batches = local_reader(files[split], cfg.src_lang, cfg.tgt_lang)
+        out[split] = cached_text(cache_dir, split, inputs, how, batches)
+    return DatasetDict(out)
 
 
 # -- hub ----------------------------------------------------------------------------------
@@ -172,6 +190,14 @@ def _open_hub(cfg: DataConfig) -> DatasetDict:
             f"could not load {what}: it does not exist or is not accessible ({type(e).__name__}: {e}). "
             f"Check data.hub_name (OWNER/NAME on huggingface.co, or a local folder of data files), "
             f"data.hub_config and data.hub_revision; a gated or private dataset needs `hf auth login`."
+        ) from e
+    # a config name the dataset does not have (or none where it has several): datasets says which exist
+    except ValueError as e:
+        if "config" not in str(e).lower():
+            raise
+        raise DataError(
+            f"could not load {what}: {str(e).strip().splitlines()[0]} Set data.hub_config to one of "
+            f"the dataset's configs (null for a dataset with one)."
         ) from e
     # ... and a ConnectionError when the hub cannot be reached (offline included)
     except (ConnectionError, TimeoutError, HfHubHTTPError) as e:

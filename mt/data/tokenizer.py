@@ -30,10 +30,12 @@ from itertools import chain
 from pathlib import Path
 
 import sentencepiece as spm
+from datasets import Dataset
 
 from mt.config import TokenizerConfig, validate_tokenizer
 from mt.data.cache import reusable, write_record
-from mt.data.hashing import hash_json, hash_texts
+from mt.data.hashing import hash_json
+from mt.data.text_store import pairs_to_dataset, sample_rows, take_rows, text_key
 from mt.errors import ConfigError
 from mt.io import atomic_write_bytes
 
@@ -57,7 +59,7 @@ def _train_proto(sentences: Iterable[str], cfg: TokenizerConfig, side: str) -> b
             model_type=cfg.model_type,
             vocab_size=cfg.vocab_size,
             character_coverage=cfg.character_coverage,
-            input_sentence_size=cfg.input_sentence_size,
+            input_sentence_size=0,  # the sentences given are the sample (for_corpus draws it)
             shuffle_input_sentence=True,
             hard_vocab_limit=True,
             pad_id=PAD_ID,
@@ -127,11 +129,26 @@ class Tokenizer:
         cfg: TokenizerConfig,
         cache_dir: str | os.PathLike[str],
     ) -> Tokenizer:
-        """Return the tokenizer for this train text and settings, training it only when not cached."""
-        validate_tokenizer(cfg)
+        """Return the tokenizer for these train sentence pairs and settings (see `for_corpus`)."""
         src, tgt = list(train_src), list(train_tgt)
+        if len(src) != len(tgt):
+            raise ValueError(
+                f"train_or_load needs sentence pairs; got {len(src)} source and {len(tgt)} target sentences"
+            )
+        return cls.for_corpus(pairs_to_dataset(src, tgt), cfg, cache_dir)
+
+    @classmethod
+    def for_corpus(cls, train: Dataset, cfg: TokenizerConfig, cache_dir: str | os.PathLike[str]) -> Tokenizer:
+        """Return the tokenizer for the train split ``train`` (columns src, tgt) and these settings,
+        training it only when not cached.
+
+        It is trained on ``tokenizer.input_sentence_size`` pairs drawn at random with
+        ``tokenizer.seed`` (every pair, in order, when the split is not larger), so memory and
+        time do not grow with the corpus beyond one pass over it.
+        """
+        validate_tokenizer(cfg)
         settings = {k: getattr(cfg, k) for k in _TRAIN_KEYS}  # cfg may be an OmegaConf node
-        src_hash, tgt_hash = hash_texts(src), hash_texts(tgt)
+        src_hash, tgt_hash = text_key(train, "src"), text_key(train, "tgt")
         key = hash_json(_FORMAT_VERSION, spm.__version__, settings, src_hash, tgt_hash)[:24]
         built_for = {"format": _FORMAT_VERSION, "sentencepiece": spm.__version__, "settings": settings,
                      "src_text": src_hash, "tgt_text": tgt_hash}  # fmt: skip
@@ -144,22 +161,26 @@ class Tokenizer:
             protos = [p.read_bytes() for p in paths]
             logger.info("tokenizer: reusing cached sentencepiece model(s) in %s", folder)
         else:
+            rows = sample_rows(len(train), cfg.input_sentence_size, cfg.seed)
+            picked = take_rows(train, rows, ["src", "tgt"])
+            src, tgt = picked["src"], picked["tgt"]
             logger.info(
-                "tokenizer: training %s %s (vocab %d) on %d + %d sentences",
+                "tokenizer: training %s %s (vocab %d) on %d of %d pairs",
                 "joint" if cfg.joint else "separate",
                 cfg.model_type,
                 cfg.vocab_size,
-                len(src),
-                len(tgt),
+                len(rows),
+                len(train),
             )
             if cfg.joint:
                 protos = [_train_proto(chain(src, tgt), cfg, "joint source+target")]
             else:
                 protos = [_train_proto(src, cfg, "source"), _train_proto(tgt, cfg, "target")]
+            del src, tgt, picked
             for path, proto in zip(paths, protos, strict=True):
                 atomic_write_bytes(path, proto)
             # written last: it vouches for the model files (see mt.data.cache)
-            write_record(meta_path, built_for, paths, n_src=len(src), n_tgt=len(tgt))
+            write_record(meta_path, built_for, paths, n_pairs=len(rows), n_train=len(train))
             logger.info("tokenizer: saved to %s", folder)
         tok = cls(protos[0], None if cfg.joint else protos[1], cfg.sampling_alpha, cfg.sampling_nbest)
         tok.cache_path = folder

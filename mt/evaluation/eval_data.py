@@ -18,7 +18,7 @@ from datasets import Dataset
 
 from mt.config import DataConfig
 from mt.data import multi30k
-from mt.data.encode import ENCODED_FEATURES, text_column
+from mt.data.encode import ENCODED_FEATURES, encode_columns, text_column
 from mt.data.readers import read_text_pair
 from mt.data.sources import load_parallel, pairs_to_dataset, read_local
 from mt.data.tokenizer import Tokenizer
@@ -105,9 +105,7 @@ def read_splits(
 def encode_in_memory(ds: Dataset, tokenizer: Tokenizer) -> Dataset:
     """`ds` (src, tgt) with the id and length columns of `mt.data.encode`, built in memory, no cache."""
     src, tgt = text_column(ds, "src"), text_column(ds, "tgt")
-    src_ids, tgt_ids = tokenizer.encode_src(src), tokenizer.encode_tgt(tgt)
-    columns = {"src": src, "tgt": tgt, "src_ids": src_ids, "tgt_ids": tgt_ids,
-               "src_len": [len(x) for x in src_ids], "tgt_len": [len(x) for x in tgt_ids]}  # fmt: skip
+    columns = {"src": src, "tgt": tgt, **encode_columns(src, tgt, tokenizer)}
     return Dataset.from_dict(columns, features=ENCODED_FEATURES)
 
 

@@ -26,7 +26,7 @@ from mt.errors import TrainingStopped
 from mt.evaluation.gold_scores import GoldScorer
 from mt.evaluation.tensorboard import TensorBoard
 from mt.models.seq2seq import Seq2Seq
-from mt.runtime import autocast, release_memory
+from mt.runtime import autocast, release_memory, seconds_since_start
 from mt.search.base import SearchConfig
 from mt.training.checkpoint import atomic_torch_save, checkpoint_state, set_rng_state
 from mt.training.distributed import DistContext, all_reduce_sum, broadcast_object, data_parallel
@@ -194,6 +194,7 @@ class Trainer:
             unit="step",
         )
         window = {"loss": 0.0, "tokens": 0, "time": 0.0, "grad_norm": 0.0, "steps": 0}
+        first_update = True
         stop_reason = ended  # ended, its last step not validated yet: validated below, no update
         try:
             while not stop_reason:
@@ -224,6 +225,10 @@ class Trainer:
                         window["grad_norm"] += grad_norm
                         window["steps"] += 1
                         bar.update(1)
+                        if window["steps"] == 1 and first_update:
+                            first_update = False
+                            log.info("step %d: the first update of this process, %.1f s after it started",
+                                     p.step, seconds_since_start())  # fmt: skip
                         if p.step % t.log_every == 0:
                             self._log_train(window, bar)
                             window = dict.fromkeys(window, 0)
