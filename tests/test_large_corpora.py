@@ -17,6 +17,7 @@ from clihelpers import BIN
 from conftest import synthetic_sentences
 
 from mt.config import DataConfig, TokenizerConfig
+from mt.data import loaders
 from mt.data.collate import collate
 from mt.data.encode import encode_split
 from mt.data.loaders import PairBatches
@@ -147,7 +148,12 @@ def test_the_tokenizer_trains_on_a_seeded_sample(tmp_path: Path, caplog):
 # -- lazy batches from memory-mapped ids --------------------------------------------------
 
 
-def test_batches_read_from_the_mapped_ids_equal_batches_built_from_lists(tmp_path: Path):
+@pytest.mark.parametrize("preload", [True, False], ids=["read-once", "read-per-batch"])
+def test_batches_read_from_the_mapped_ids_equal_batches_built_from_lists(
+    tmp_path: Path, monkeypatch, preload: bool
+):
+    if not preload:  # a corpus over the preload size: ids read from the mapped file per batch
+        monkeypatch.setattr(loaders, "PRELOAD_BYTES", 0)
     cfg = _local(tmp_path, n=300)
     text = load_parallel(cfg)
     tok = Tokenizer.for_corpus(text["train"], TokenizerConfig(vocab_size=40), tmp_path / "cache")
@@ -156,7 +162,9 @@ def test_batches_read_from_the_mapped_ids_equal_batches_built_from_lists(tmp_pat
     src_ids = tok.encode_src(text["train"]["src"])
     tgt_ids = tok.encode_tgt(text["train"]["tgt"])
     rows = [299, 3, 150, 7, 42]
-    got = PairBatches(enc)[rows]
+    batches = PairBatches(enc)
+    assert (batches.loaded is not None) == preload
+    got = batches[rows]
     want = collate([src_ids[i] for i in rows], [tgt_ids[i] for i in rows], rows)
     for name in ("src", "src_lens", "tgt_in", "tgt_out", "tgt_mask", "indices"):
         assert getattr(got, name).tolist() == getattr(want, name).tolist(), name

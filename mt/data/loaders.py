@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 import numpy as np
+import pyarrow as pa
 import sentencepiece as spm
 import torch
 from datasets import Dataset
@@ -52,12 +53,16 @@ __all__ = [
 T = TypeVar("T")
 
 
+PRELOAD_BYTES = 64 << 20  # id columns up to this size are read once (faster batches); larger ones per batch
+
+
 class PairBatches(torch.utils.data.Dataset):
     """Map-style dataset whose item for a list of row indices is that whole :class:`Batch`.
 
-    Ids are read per batch from the encoded columns (memory-mapped: nothing is loaded up
-    front, whatever the corpus size); with ``sample=True`` (subword regularisation, train only)
-    the raw text of each batch is re-encoded with a sampled segmentation instead.
+    Ids come from the encoded columns: read into memory once when they take at most
+    :data:`PRELOAD_BYTES` (Multi30k: 4 MB), else read per batch from the memory-mapped cache, so
+    memory does not grow with the corpus. With ``sample=True`` (subword regularisation, train
+    only) the raw text of each batch is re-encoded with a sampled segmentation instead.
     """
 
     def __init__(self, ds: Dataset, tokenizer: Tokenizer | None = None, sample: bool = False) -> None:
@@ -68,20 +73,28 @@ class PairBatches(torch.utils.data.Dataset):
         self.tokenizer = tokenizer if sample else None
         columns = ["src", "tgt"] if sample else [c for c in ("src_ids", "tgt_ids") if c in ds.column_names]
         self.rows = ds.select_columns(columns).with_format("arrow")
+        self.loaded: tuple[RaggedIds, RaggedIds | None] | None = None
+        if not sample and self.rows.data.nbytes <= PRELOAD_BYTES:
+            self.loaded = self._ragged(self.rows[:])
+
+    @staticmethod
+    def _ragged(table: pa.Table) -> tuple[RaggedIds, RaggedIds | None]:
+        tgt = RaggedIds.from_arrow(table.column("tgt_ids")) if "tgt_ids" in table.column_names else None
+        return RaggedIds.from_arrow(table.column("src_ids")), tgt
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, indices: Sequence[int]) -> Batch:
         idx = np.asarray(indices, dtype=np.int64)
+        if self.loaded is not None:
+            return collate_ragged(*self.loaded, idx)
         table = self.rows[idx]  # (len(idx) rows) the batch's columns only
         if self.tokenizer is not None:
             src = self.tokenizer.encode_src(table.column("src").to_pylist(), sample=True)
             tgt = self.tokenizer.encode_tgt(table.column("tgt").to_pylist(), sample=True)
             return collate(src, tgt, idx)
-        src = RaggedIds.from_arrow(table.column("src_ids"))
-        tgt = RaggedIds.from_arrow(table.column("tgt_ids")) if "tgt_ids" in table.column_names else None
-        return collate_ragged(src, tgt, np.arange(len(idx)), idx)
+        return collate_ragged(*self._ragged(table), np.arange(len(idx)), idx)
 
 
 def _identity(x: Batch) -> Batch:
