@@ -192,6 +192,7 @@ def test_align_scores_czenali_like_gold(trained, tmp_path):
     assert wrong.returncode == 2 and b"gold_langs" in wrong.stderr
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_align_mismatched_line_counts_is_exit_2_with_the_files(trained, tmp_path):
     ckpt, _ = trained
     (tmp_path / "a.de").write_text("ein Hund\nzwei Hunde\n", encoding="utf-8")

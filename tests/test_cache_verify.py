@@ -232,6 +232,7 @@ def test_rebuilt_caches_equal_a_fresh_build(built, tmp_path: Path, caplog: pytes
 # -- the real command --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_mt_data_rebuilds_a_corrupted_cache(tmp_path: Path) -> None:
     """`mt-data` run twice with the caches corrupted in between: exit 0, one warning per file, caches whole."""
     args = tiny_corpus_args(tmp_path) + [f"hydra.run.dir={tmp_path / 'out'}"]

@@ -55,6 +55,7 @@ def test_tensorboard_has_the_promised_tags(trained: Path):
     assert any(t.startswith("valid/samples") for t in tags["tensors"])
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_evaluate_and_translate_from_the_checkpoint(trained: Path, tmp_path: Path):
     ckpt = trained / "checkpoints" / "best.pt"
     proc = run(

@@ -44,6 +44,7 @@ def trained(tmp_path_factory) -> tuple[Path, list[str]]:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_cuda_without_cuda_is_a_config_error_before_any_file(trained, tmp_path: Path) -> None:
     root, args = trained
     proc = run("mt-train", args + ["trainer.device=cuda", f"hydra.run.dir={tmp_path / 'r'}"], cwd=root)
@@ -129,6 +130,7 @@ main()
 """
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_plots_that_cannot_be_written_are_a_warning_and_the_run_finishes(trained, tmp_path: Path) -> None:
     root, args = trained
     run_dir = tmp_path / "r"

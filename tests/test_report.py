@@ -170,6 +170,7 @@ def test_runs_without_references_are_explained_not_fatal(tmp_path: Path):
     assert all(c["tested"] == 0 for c in comparisons)
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_errors_exit_2_with_one_message(tmp_path: Path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -90,6 +90,7 @@ def test_resume_refuses_a_setting_the_checkpoint_overrides(done, tmp_path: Path)
     assert snapshot(run_dir) == before
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_resume_with_more_steps_continues_and_records_it(done, tmp_path: Path):
     run_dir, args = done
     proc = run("mt-train", args + [f"resume={run_dir}", "trainer.max_steps=9"], cwd=tmp_path)
@@ -101,6 +102,7 @@ def test_resume_with_more_steps_continues_and_records_it(done, tmp_path: Path):
     assert "max_steps: 9" in (run_dir / "config.yaml").read_text()
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_resume_needs_a_run_directory_with_last_pt(done, tmp_path: Path):
     run_dir, args = done
     (run_dir / "checkpoints" / "last.pt").unlink()

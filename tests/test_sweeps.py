@@ -89,6 +89,7 @@ def test_optuna_search_runs_two_trials_and_maximises_valid_bleu(tmp_path: Path):
     assert best["best_value"] == pytest.approx(max(r["valid"]["best_greedy_bleu"] for r in jobs))
 
 
+@pytest.mark.slow  # about 10 s: the full run's time budget
 def test_a_failing_job_does_not_stop_the_other_jobs(tmp_path: Path):
     """A job with a bad setting fails on its own; the sweep reports it after the others ran."""
     sweep = tmp_path / "sweep"

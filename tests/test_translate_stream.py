@@ -100,6 +100,7 @@ def varied(n: int) -> list[str]:
     return lines
 
 
+@pytest.mark.slow  # with the trained model: 40 s of the full run's budget together
 def test_output_is_in_input_order_across_chunks(ckpt: Path, tmp_path: Path):
     from mt.training.checkpoint import load_model
 
@@ -122,6 +123,7 @@ def test_output_is_in_input_order_across_chunks(ckpt: Path, tmp_path: Path):
         assert len(out.split("\t")) == 2 == len(record["hypotheses"])
 
 
+@pytest.mark.slow  # with the trained model: 40 s of the full run's budget together
 def test_line_count_is_kept_whatever_the_line_holds(ckpt: Path, tmp_path: Path):
     lines = [f"ein Hund{ch}läuft {ch} über{ch}die Wiese" for ch in BREAKS] + ["", "\t", "ein\u2028"]
     src = "".join(f"{line}\n" for line in lines).encode()
@@ -134,6 +136,7 @@ def test_line_count_is_kept_whatever_the_line_holds(ckpt: Path, tmp_path: Path):
     assert len((tmp_path / "translate.attention.jsonl").read_text().splitlines()) == len(lines)
 
 
+@pytest.mark.slow  # with the trained model: 40 s of the full run's budget together
 def test_standard_output_comes_before_the_input_ends(ckpt: Path, tmp_path: Path):
     exe = BIN / "mt-translate"
     argv = [str(exe), f"checkpoint={ckpt}", "device=cpu", "beam_size=1", "chunk_lines=3"]
@@ -155,6 +158,7 @@ def test_standard_output_comes_before_the_input_ends(ckpt: Path, tmp_path: Path)
     assert len(first) == 3 and rest[1] == b"\n" and got.empty()
 
 
+@pytest.mark.slow  # with the trained model: 40 s of the full run's budget together
 def test_a_failed_run_keeps_the_earlier_output_file(ckpt: Path, tmp_path: Path):
     (tmp_path / "out.en").write_text("old\n")
     (tmp_path / "in.de").write_bytes(b"ein Hund\nzwei\ndrei\nvier\n\xff kaputt\nsechs\n")
@@ -176,6 +180,7 @@ def test_a_failed_run_keeps_the_earlier_output_file(ckpt: Path, tmp_path: Path):
 
 
 @pytest.mark.slow  # two real runs, 2,000 and 20,000 lines (main: ratio 1.44): about a minute
+@pytest.mark.slow  # with the trained model: 40 s of the full run's budget together
 def test_peak_memory_does_not_grow_with_the_input(ckpt: Path, tmp_path: Path):
     script = Path(__file__).resolve().parents[1] / "scripts" / "translate_memory.py"
     spec = importlib.util.spec_from_file_location("translate_memory", script)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mt.data.loaders import int_column, make_train_loader, padding_stats
+from mt.data.loaders import make_train_loader, padding_stats
 from mt.data.pipeline import PreparedData
 from mt.errors import TrainingStopped
 from mt.evaluation.gold_scores import GoldScorer
@@ -94,9 +94,7 @@ class Trainer:
         self.schedule = build_schedule(self.optimizer, o, min(step_limits, default=0), t.max_minutes * 60)
         self._clock = (time.perf_counter(), 0.0)  # (fit() start, training seconds before it)
         self._synced_seconds = 0.0  # data-parallel: the ranks' mean training seconds at the last sync
-        self.padding = padding_stats(
-            self.sampler, int_column(data.train, "src_len"), int_column(data.train, "tgt_len")
-        )
+        self.padding = padding_stats(self.sampler, self.sampler.src_lens, self.sampler.tgt_lens)
         self.progress = Progress()
         self.tb: TensorBoard | None = None
         self.valid_search = SearchConfig.from_trainer(t, beam_size=1)
