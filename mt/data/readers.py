@@ -199,7 +199,8 @@ def iter_pairs(
         yield src, tgt
 
 
-def _joined(batches: Iterable[tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
+def join_batches(batches: Iterable[tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
+    """Return the ``(src, tgt)`` batches of a streaming reader as two whole lists."""
     src: list[str] = []
     tgt: list[str] = []
     for s, t in batches:
@@ -210,7 +211,7 @@ def _joined(batches: Iterable[tuple[list[str], list[str]]]) -> tuple[list[str], 
 
 def read_text_pair(src_path: PathLike, tgt_path: PathLike) -> tuple[list[str], list[str]]:
     """Return the line-aligned ``(src, tgt)`` sentences of two files; their line counts must agree."""
-    return _joined(iter_pairs(src_path, tgt_path))
+    return join_batches(iter_pairs(src_path, tgt_path))
 
 
 def iter_tsv(path: PathLike, rows: int = PAIR_ROWS) -> Iterator[tuple[list[str], list[str]]]:
@@ -236,7 +237,7 @@ def iter_tsv(path: PathLike, rows: int = PAIR_ROWS) -> Iterator[tuple[list[str],
 
 def read_tsv(path: PathLike) -> tuple[list[str], list[str]]:
     """Return ``(src, tgt)`` from a file of ``source<TAB>target`` lines."""
-    return _joined(iter_tsv(path))
+    return join_batches(iter_tsv(path))
 
 
 def _pair_from_record(record: object, src_lang: str, tgt_lang: str) -> tuple[object, object] | None:
@@ -254,7 +255,7 @@ def _pair_from_record(record: object, src_lang: str, tgt_lang: str) -> tuple[obj
 
 def read_jsonl(path: PathLike, src_lang: str, tgt_lang: str) -> tuple[list[str], list[str]]:
     """Return ``(src, tgt)`` from a JSON-lines file (see `iter_jsonl`)."""
-    return _joined(iter_jsonl(path, src_lang, tgt_lang))
+    return join_batches(iter_jsonl(path, src_lang, tgt_lang))
 
 
 def iter_jsonl(

@@ -33,7 +33,7 @@ from huggingface_hub.utils import HfHubHTTPError, RepositoryNotFoundError, Revis
 from mt.config import DataConfig, validate_data
 from mt.data import multi30k
 from mt.data.paths import input_candidates, resolve_input, resolve_output
-from mt.data.readers import iter_jsonl, iter_pairs, iter_tsv
+from mt.data.readers import iter_jsonl, iter_pairs, iter_tsv, join_batches
 from mt.data.text_store import TEXT_FEATURES, Batches, cached_text, pairs_to_dataset
 from mt.errors import DataError, DataFileNotFoundError
 from mt.io import unreadable_reason
@@ -147,12 +147,7 @@ def local_reader(
 
 def read_local(path: str, src_lang: str, tgt_lang: str) -> tuple[list[str], list[str]]:
     """Return ``(src, tgt)`` from a .tsv / .jsonl file (optionally .gz) or a prefix P with P.<lang> files."""
-    src: list[str] = []
-    tgt: list[str] = []
-    for s, t in local_reader(path, src_lang, tgt_lang)[2]():
-        src += s
-        tgt += t
-    return src, tgt
+    return join_batches(local_reader(path, src_lang, tgt_lang)[2]())
 
 
 def _load_local(cfg: DataConfig, cache_dir: Path) -> DatasetDict:
