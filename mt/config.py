@@ -103,8 +103,9 @@ class AttentionConfig:
     # See et al. (2017): the coverage vector (sum of past attention weights per source position)
     # as an input to the energies; bahdanau, luong_concat, local_m / local_p with score=concat
     coverage: bool = False
-    # luong_general: divide the energies q^T W k by sqrt(Hq), as scaled_dot divides q^T k by
-    # sqrt(Hk) (Vaswani et al. 2017); docs/attention.md "The dot/general gap" for why
+    # luong_general (and local_m / local_p's general score): divide the energies q^T W k by
+    # sqrt(Hq), as scaled_dot divides q^T k by sqrt(Hk) (Vaswani et al. 2017; a local dot score
+    # becomes scaled dot); docs/attention.md "The dot/general gap" for why
     scaled: bool = False
 
 

@@ -36,10 +36,17 @@ def sizes(score: str) -> tuple[int, int]:
 
 
 def make(
-    name: str, score: str = "general", window: int = 2, max_src_len: int = 101, seed: int = 0
+    name: str,
+    score: str = "general",
+    window: int = 2,
+    max_src_len: int = 101,
+    seed: int = 0,
+    scaled: bool = False,
 ) -> Attention:
     torch.manual_seed(seed)
-    attn = build_attention(name, *sizes(score), HIDDEN, window=window, score=score, max_src_len=max_src_len)
+    attn = build_attention(
+        name, *sizes(score), HIDDEN, window=window, score=score, max_src_len=max_src_len, scaled=scaled
+    )
     return attn.double()
 
 
@@ -71,8 +78,10 @@ def inner_energy(inner: Attention, q: Tensor, k: Tensor) -> float:
     """Luong's eq. 8 for one query and one encoder vector, from the inner module's parameters."""
     if inner.name == "luong_dot":
         return float(q @ k)
+    if inner.name == "scaled_dot":
+        return float(q @ k) / math.sqrt(k.numel())
     if inner.name == "luong_general":
-        return float(q @ (inner.w.weight @ k))
+        return float(q @ (inner.w.weight @ k)) * inner.scale
     return float(inner.v.weight[0] @ torch.tanh(inner.w.weight @ torch.cat([q, k]) + inner.w.bias))
 
 
@@ -127,6 +136,25 @@ def test_local_m_matches_loop_at_every_step(score: str, window: int) -> None:
         ref_weights, ref_context = loop_reference(attn, query, memory, values, mask, t)
         torch.testing.assert_close(weights, ref_weights, rtol=0, atol=1e-12)
         torch.testing.assert_close(context, ref_context, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", LOCAL)
+@pytest.mark.parametrize("score", ["dot", "general"])
+def test_scaled_inner_score_matches_loop(name: str, score: str) -> None:
+    """scaled=True: general's energies over sqrt(Hq), dot's over sqrt(Hk), each against the loop."""
+    attn = make(name, score, window=2, scaled=True)
+    assert attn.inner.name == ("scaled_dot" if score == "dot" else "luong_general")
+    if score == "general":
+        assert attn.inner.scale == pytest.approx(1 / math.sqrt(sizes(score)[0]))
+    query, memory, values, mask = make_inputs([1, 8, 3, 6], 8, score)
+    with torch.no_grad():
+        context, weights = run(attn, query, memory, values, mask, 3)
+    ref_weights, ref_context = loop_reference(attn, query, memory, values, mask, 3)
+    torch.testing.assert_close(weights, ref_weights, rtol=0, atol=1e-12)
+    torch.testing.assert_close(context, ref_context, rtol=0, atol=1e-12)
+    unscaled = make(name, score, window=2, scaled=False)
+    with torch.no_grad():
+        assert not torch.allclose(run(unscaled, query, memory, values, mask, 3)[1], weights)
 
 
 @pytest.mark.parametrize("score", SCORES)
@@ -316,6 +344,15 @@ def test_config_composes_and_reaches_the_mechanism(name: str) -> None:
     assert isinstance(attn, ATTENTION_REGISTRY[name])
     if name in LOCAL:
         assert attn.window == 4 and isinstance(attn.inner, INNER_SCORES["concat"])
+        assert yaml.scaled is True  # the general score's default, as luong_general's
+        general = build_model(
+            ModelConfig(
+                attention=OmegaConf.to_object(OmegaConf.merge(cfg, {"score": "general"})), dec_hidden=16
+            ),
+            9,
+            9,
+        )
+        assert general.decoder.attention.inner.scale == pytest.approx(1 / 4)
     else:
         assert attn.max_src_len == 101 and attn.w.weight.shape == (101, 16)
 

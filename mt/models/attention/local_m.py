@@ -14,6 +14,10 @@ eq. 8):
 Only the window is scored: each step gathers a (B, 2D + 1) slice of keys and values, scores
 it and scatters the weights back into (B, S), so its cost does not grow with the source.
 
+With ``scaled=True`` (the YAMLs' default) the ``general`` inner score is divided by sqrt(Hq) and
+``dot`` becomes scaled dot (over sqrt(Hk)), as for the global mechanisms: unscaled, their
+energies grow with the decoder state and the softmax saturates (docs/attention.md).
+
 Coverage (See et al., 2017) works with the concat inner score only (the one with an energy
 layer): the window's slice of the coverage vector enters its energies.
 """
@@ -32,6 +36,7 @@ from mt.models.attention.luong_concat import LuongConcatAttention
 from mt.models.attention.luong_dot import LuongDotAttention
 from mt.models.attention.luong_general import LuongGeneralAttention
 from mt.models.attention.registry import register
+from mt.models.attention.scaled_dot import ScaledDotAttention
 
 # The inner score functions of eq. 8, by their AttentionConfig.score name.
 INNER_SCORES: dict[str, type[Attention]] = {
@@ -41,16 +46,29 @@ INNER_SCORES: dict[str, type[Attention]] = {
 }
 
 
+def inner_score(
+    score: str, query_size: int, key_size: int, hidden_size: int, coverage: bool, scaled: bool
+) -> Attention:
+    """The inner score module ``score`` of a local mechanism, scaled and with coverage as asked."""
+    if score == "dot" and scaled:
+        return ScaledDotAttention(query_size, key_size, hidden_size)
+    extra: dict[str, bool] = {"coverage": True} if coverage else {}
+    if score == "general":
+        extra["scaled"] = scaled
+    return INNER_SCORES[score](query_size, key_size, hidden_size, **extra)
+
+
 class LocalAttention(Attention):
     """Attention over a window ``[p_t - D, p_t + D]`` of the source; subclasses say where its
     centre p_t is (``centre``) and may reweight the window (``reweight``).
 
     Args (beyond the sizes): window: D >= 1, the half-width; score: the inner score function,
     ``dot`` | ``general`` | ``concat`` (a submodule ``inner``, with its own parameters);
-    coverage: the inner score takes the coverage vector (``concat`` only).
+    coverage: the inner score takes the coverage vector (``concat`` only); scaled: ``general``
+    over sqrt(Hq), ``dot`` over sqrt(Hk) (``concat`` is bounded by its tanh and ignores it).
     """
 
-    settings: ClassVar[tuple[str, ...]] = ("window", "score", "coverage")
+    settings: ClassVar[tuple[str, ...]] = ("window", "score", "coverage", "scaled")
 
     def __init__(
         self,
@@ -60,6 +78,7 @@ class LocalAttention(Attention):
         window: int = AttentionConfig.window,
         score: str = AttentionConfig.score,
         coverage: bool = False,
+        scaled: bool = False,
     ) -> None:
         super().__init__(query_size, key_size, hidden_size)
         if window < 1:
@@ -73,8 +92,7 @@ class LocalAttention(Attention):
             )
         self.window = window
         self.coverage = coverage
-        cov = {"coverage": True} if coverage else {}
-        self.inner = INNER_SCORES[score](query_size, key_size, hidden_size, **cov)
+        self.inner = inner_score(score, query_size, key_size, hidden_size, coverage, scaled)
 
     def precompute_keys(self, memory: Tensor) -> Tensor:
         """The inner score's keys (B, S, *), once per batch."""

@@ -46,8 +46,9 @@ class LocalPAttention(LocalAttention):
         window: int = AttentionConfig.window,
         score: str = AttentionConfig.score,
         coverage: bool = False,
+        scaled: bool = False,
     ) -> None:
-        super().__init__(query_size, key_size, hidden_size, window, score, coverage)
+        super().__init__(query_size, key_size, hidden_size, window, score, coverage, scaled)
         self.position_proj = nn.Linear(query_size, self.hidden_size, bias=False)
         self.position_v = nn.Linear(self.hidden_size, 1, bias=False)
         self.sigma = window / 2
