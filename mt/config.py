@@ -169,6 +169,9 @@ class TrainerConfig:
     # weight of the coverage loss of See et al. (2017) (their 1.0) in the training loss; 0 = off;
     # > 0 needs model.attention.coverage=true
     coverage_loss_weight: float = 0.0
+    # updates trained without the coverage loss before it is added (See et al. added it for a
+    # short final phase); 0 = from the first update
+    coverage_loss_after: int = 0
     precision: str = "bf16"  # fp32 | bf16 (autocast)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 50
@@ -315,6 +318,9 @@ def validate_train(cfg: TrainConfig) -> None:
     require(t.coverage_loss_weight == 0 or cfg.model.attention.coverage, "trainer.coverage_loss_weight",
             "the coverage loss needs a coverage attention: set model.attention.coverage=true or "
             "trainer.coverage_loss_weight=0")  # fmt: skip
+    require(t.coverage_loss_after == 0 or t.coverage_loss_weight > 0, "trainer.coverage_loss_after",
+            "delays a coverage loss that is off: set trainer.coverage_loss_weight > 0 or "
+            "trainer.coverage_loss_after=0")  # fmt: skip
     validate_alignment(cfg.alignment)
 
 

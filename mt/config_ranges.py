@@ -119,6 +119,7 @@ RANGES: dict[str, Range] = {
     "trainer.label_smoothing": UNIT_OPEN,
     "trainer.teacher_forcing": between(0.0, 1.0),
     "trainer.coverage_loss_weight": at_least(0.0, "0 = off"),
+    "trainer.coverage_loss_after": at_least(0, "0 = from the first update"),
     "trainer.log_every": at_least(1),
     "trainer.checkpoint_every": at_least(0, "0 = only at validations"),
     "trainer.keep_last": at_least(1),

@@ -381,6 +381,11 @@ def test_validate_train_checks_the_coverage_loss_weight() -> None:
     with pytest.raises(ConfigError, match=r"^config error at `trainer\.coverage_loss_weight`: must be >= 0"):
         validate_train(cfg)
     assert TrainConfig().trainer.coverage_loss_weight == 0.0 and not TrainConfig().model.attention.coverage
+    cfg.trainer.coverage_loss_weight, cfg.trainer.coverage_loss_after = 0.0, 300
+    with pytest.raises(ConfigError, match=r"^config error at `trainer\.coverage_loss_after`: .*weight > 0"):
+        validate_train(cfg)
+    cfg.trainer.coverage_loss_weight = 1.0
+    validate_train(cfg)
 
 
 def test_the_trainer_adds_the_coverage_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -394,6 +399,18 @@ def test_the_trainer_adds_the_coverage_loss(tmp_path: Path, monkeypatch: pytest.
     trainer.cfg.trainer.coverage_loss_weight = 0.0
     trainer._update(batch)
     assert "coverage_weight" not in seen[-1]  # off: the call of before
+
+
+def test_the_coverage_loss_starts_after_the_set_number_of_updates(tmp_path: Path, monkeypatch) -> None:
+    trainer = tiny_trainer(tmp_path, coverage_loss_weight=0.5, coverage_loss_after=2)
+    seen = []
+    loss = trainer.model.loss
+    monkeypatch.setattr(trainer.model, "loss", lambda batch, **kw: seen.append(kw) or loss(batch, **kw))
+    batch = next(iter(trainer.loader))
+    for step in range(4):  # what the training loop does between updates
+        trainer.progress.step = step
+        trainer._update(batch)
+    assert [kw.get("coverage_weight") for kw in seen] == [None, None, 0.5, 0.5]
 
 
 def test_data_parallel_loss_forward_passes_the_coverage_weight():

@@ -285,7 +285,9 @@ class Trainer:
         """
         t, p = self.cfg.trainer, self.progress
         self.model.train()
-        coverage = {"coverage_weight": t.coverage_loss_weight} if t.coverage_loss_weight else {}  # See et al.
+        # See et al.: the coverage loss, from update coverage_loss_after + 1 on
+        on = t.coverage_loss_weight and p.step >= t.coverage_loss_after
+        coverage = {"coverage_weight": t.coverage_loss_weight} if on else {}
         with autocast(self.device, t.precision):
             loss, _ = (self.model.loss if self.ddp is None else self.ddp)(
                 batch, label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing, **coverage
