@@ -32,7 +32,7 @@ from mt.evaluation.aer import alignment_scores
 from mt.evaluation.alignment import extract_links
 from mt.evaluation.force_align import force_align, in_vocabulary, training_vocabulary
 from mt.evaluation.gold import read_gold_set
-from mt.evaluation.gold_scores import score_links
+from mt.evaluation.gold_scores import alignment_record, score_links
 from mt.evaluation.plots import alignment_grid_figure, save_figure
 from mt.io import atomic_write_text, write_json
 from mt.report.collect import collect_jobs
@@ -78,9 +78,10 @@ def align_job(job, args, device, vocab_cache: dict) -> dict:
     scores = score_links(links, gold, keep)
     settings = {"gold": args.gold, "gold_format": "czenali", "method": args.method, "threshold": args.threshold,
                 "precision": args.precision, "checkpoint": str(job.path / "checkpoints" / "best.pt")}  # fmt: skip
-    write_json(job.path / "alignment.json", {**scores, "warnings": len(warnings), "settings": settings,
-                                             "model": describe(loaded), "pairs": len(gold),
-                                             "seconds": round(result.seconds, 3)})  # fmt: skip
+    record = {**scores, "pairs": len(gold), "seconds": round(result.seconds, 3)}
+    write_json(
+        job.path / "alignment.json", alignment_record(record, len(warnings), settings, describe(loaded))
+    )
     test = job.results.get("test", {}).get(args.test_split, {})
     return {
         "job": job.name,

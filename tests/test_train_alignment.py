@@ -10,7 +10,19 @@ import pytest
 from clihelpers import TINY_MODEL, run, tiny_corpus_args
 
 from mt.evaluation.aer import COUNT_FIELDS, scores_of_counts
+from mt.evaluation.gold_scores import alignment_record, scores_line
 from mt.training.gold_alignment import VALID_KEYS
+
+# what GoldScorer returns: score_links's blocks plus the pass's size and time
+SCORE_KEYS = (
+    "all",
+    "in_vocabulary",
+    "in_vocabulary_rule",
+    "sentence_counts",
+    "pairs",
+    "seconds",
+    "pairs_per_s",
+)
 
 N_GOLD = 12  # gold pairs; each validation scores the first VALID_PAIRS of them
 VALID_PAIRS = 5
@@ -117,6 +129,10 @@ def test_the_final_score_of_all_pairs_goes_to_alignment_json_and_results(gold_ru
     assert scores["model"]["checkpoint"].endswith("best.pt") and scores["model"]["src_lang"] == "de"
     assert results["alignment"] == {"all": scores["all"], "in_vocabulary": scores["in_vocabulary"],
                                     "pairs": N_GOLD}  # fmt: skip
+    # the one record builder of mt-align, runs and the attention table, and its summary line
+    expected = alignment_record({k: scores[k] for k in SCORE_KEYS}, 0, {}, {})
+    assert scores.keys() == expected.keys() and scores["warnings"] == 0
+    assert f"final {scores_line(scores)} on {N_GOLD} gold pairs" in (gold_run / "train.log").read_text()
 
 
 @pytest.mark.slow  # over 10 s: the full run's time budget

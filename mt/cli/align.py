@@ -78,7 +78,7 @@ def align(cfg: AlignConfig) -> dict:
     from mt.evaluation.force_align import force_align
     from mt.io import atomic_write_text
     from mt.runtime import resolve_device
-    from mt.training.checkpoint import describe, load_model
+    from mt.training.checkpoint import load_model
 
     validate_align(cfg)
     check_inputs(cfg)
@@ -113,26 +113,24 @@ def align(cfg: AlignConfig) -> dict:
     summary = {"pairs": n, "empty": result.empty, "truncated": result.truncated,
                "seconds": round(result.seconds, 3), "pairs_per_s": round(rate, 1)}  # fmt: skip
     if gold:
-        summary = score(cfg, loaded, result.links, gold, warnings, {"model": describe(loaded), **summary})
+        summary = score(cfg, loaded, result.links, gold, warnings, summary)
     return summary
 
 
 def score(cfg: AlignConfig, loaded, links: list, gold: list, warnings: list[str], facts: dict) -> dict:
     """AER / precision / recall over all and in-vocabulary links: one printed line and a JSON file."""
     from mt.evaluation.force_align import in_vocabulary, training_vocabulary
-    from mt.evaluation.gold_scores import score_links
+    from mt.evaluation.gold_scores import alignment_record, score_links, scores_line
     from mt.io import write_json
+    from mt.training.checkpoint import describe
 
     scores = score_links(links, gold, in_vocabulary(*training_vocabulary(loaded.config.data)))
     path = Path(cfg.results or (f"{cfg.output}.results.json" if cfg.output else "align.results.json"))
     settings = {k: getattr(cfg, k) for k in ("checkpoint", "src", "tgt", "gold", "gold_format", "gold_langs",
                                              "method", "threshold", "precision", "max_src_len")}  # fmt: skip
-    results = {**scores, "warnings": len(warnings), "settings": settings, **facts}
+    results = alignment_record({**scores, **facts}, len(warnings), settings, describe(loaded))
     write_json(path, results)
-    a, v = scores["all"], scores["in_vocabulary"]
-    line = (f"AER {a['aer']:.4f} P {a['precision']:.4f} R {a['recall']:.4f} (all links) | "
-            f"AER {v['aer']:.4f} P {v['precision']:.4f} R {v['recall']:.4f} (in-vocabulary) | "
-            f"{len(gold)} pairs, {len(warnings)} gold warnings; results in {path}")  # fmt: skip
+    line = f"{scores_line(scores)} | {len(gold)} pairs, {len(warnings)} gold warnings; results in {path}"
     print(line, file=sys.stdout if cfg.output else sys.stderr)
     return results
 

@@ -4,6 +4,8 @@ links and over in-vocabulary links, with the per-sentence counts a bootstrap res
 `score_links` is what `mt-align gold=...` writes; `GoldScorer` is the same for a training run
 (`alignment.gold=...`): the gold set and the training vocabulary are read once, and each call
 force-aligns the model (`mt.evaluation.force_align`) on all pairs or the `max_pairs` shortest.
+`alignment_record` is the one `alignment.json` record (which `mt-report` reads) that `mt-align`,
+a run's final alignment and `scripts/attention_table.py` write; `scores_line` its summary line.
 """
 
 from __future__ import annotations
@@ -37,6 +39,21 @@ def score_links(links: list[Links], gold: list[GoldPair], keep: Callable[[GoldPa
         "in_vocabulary_rule": IN_VOCABULARY_RULE,
         "sentence_counts": {"fields": list(COUNT_FIELDS), "all": counts_all, "in_vocabulary": counts_voc},
     }
+
+
+def alignment_record(
+    scores: dict[str, Any], warnings: int, settings: dict[str, Any], model: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``alignment.json`` record: `score_links`'s scores (with ``pairs`` and ``seconds`` where
+    known), the number of gold-set warnings, the alignment settings and the model's facts."""
+    return {**scores, "warnings": warnings, "settings": settings, "model": model}
+
+
+def scores_line(scores: dict[str, Any]) -> str:
+    """``AER .. P .. R .. (all links) | AER .. P .. R .. (in-vocabulary)`` of `score_links`'s scores."""
+    a, v = scores["all"], scores["in_vocabulary"]
+    return (f"AER {a['aer']:.4f} P {a['precision']:.4f} R {a['recall']:.4f} (all links) | "
+            f"AER {v['aer']:.4f} P {v['precision']:.4f} R {v['recall']:.4f} (in-vocabulary)")  # fmt: skip
 
 
 @dataclass

@@ -20,7 +20,7 @@ import torch
 from mt.config import AlignmentConfig, TrainConfig
 from mt.data.tokenizer import Tokenizer
 from mt.errors import USER_ERRORS, ConfigError
-from mt.evaluation.gold_scores import GoldScorer
+from mt.evaluation.gold_scores import GoldScorer, alignment_record, scores_line
 from mt.io import write_json
 from mt.models.seq2seq import Seq2Seq
 from mt.training.distributed import DistContext, broadcast_object
@@ -105,10 +105,9 @@ def final_alignment(
     and return its summary for results.json: {"all", "in_vocabulary", "pairs"}."""
     scores = scorer(model, tokenizer, device, precision, max_pairs=0)
     settings = asdict(scorer.cfg)
-    write_json(run_dir / "alignment.json",
-               {**scores, "warnings": len(scorer.warnings), "settings": settings, "model": model_facts})  # fmt: skip
-    a, v = scores["all"], scores["in_vocabulary"]
-    log.info("final AER %.4f P %.4f R %.4f (all links) | AER %.4f (in-vocabulary) on %d gold pairs in %.1fs; "
-             "in %s", a["aer"], a["precision"], a["recall"], v["aer"], scores["pairs"], scores["seconds"],
+    write_json(
+        run_dir / "alignment.json", alignment_record(scores, len(scorer.warnings), settings, model_facts)
+    )
+    log.info("final %s on %d gold pairs in %.1fs; in %s", scores_line(scores), scores["pairs"], scores["seconds"],
              run_dir / "alignment.json")  # fmt: skip
-    return {"all": a, "in_vocabulary": v, "pairs": scores["pairs"]}
+    return {"all": scores["all"], "in_vocabulary": scores["in_vocabulary"], "pairs": scores["pairs"]}
