@@ -87,6 +87,10 @@ class TokenizerConfig:
     seed: int = 1
 
 
+# the mechanisms whose general (or dot) score AttentionConfig.scaled divides by sqrt(Hq)
+SCALED_MECHANISMS = ("luong_general", "local_m", "local_p")
+
+
 @dataclass
 class AttentionConfig:
     """Attention mechanism, chosen by name from the registry in mt.models.attention."""
@@ -288,8 +292,9 @@ def validate_model(cfg: ModelConfig) -> None:
     require_one_of(a.score, ("dot", "general", "concat"), "model.attention.score")
     require(a.max_src_len >= 1, "model.attention.max_src_len",
             f"must be >= 1, got {a.max_src_len}; e.g. model.attention.max_src_len=101 (data.max_len + 1)")  # fmt: skip
-    require(not a.scaled or a.name == "luong_general", "model.attention.scaled",
-            f"applies to luong_general only, not {a.name} (scaled_dot is luong_dot scaled); drop it")  # fmt: skip
+    require(not a.scaled or a.name in SCALED_MECHANISMS, "model.attention.scaled",
+            f"applies to {', '.join(SCALED_MECHANISMS)} only, not {a.name} (scaled_dot is luong_dot "
+            "scaled); drop it")  # fmt: skip
 
 
 def validate_train(cfg: TrainConfig) -> None:

@@ -436,5 +436,6 @@ def test_scaled_is_refused_where_it_does_nothing() -> None:
     cfg.attention.scaled = True
     with pytest.raises(ConfigError, match="model.attention.scaled"):
         validate_model(cfg)
-    cfg.attention.name = "luong_general"
-    validate_model(cfg)
+    for name in ("luong_general", "local_m", "local_p"):  # general (local: or dot) scores
+        cfg.attention.name = name
+        validate_model(cfg)

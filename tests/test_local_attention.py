@@ -337,9 +337,9 @@ def test_config_composes_and_reaches_the_mechanism(name: str) -> None:
     yaml = OmegaConf.load(CONFIG_DIR / f"{name}.yaml")
     cfg = OmegaConf.merge(OmegaConf.structured(AttentionConfig), yaml, {"window": 4, "score": "concat"})
     assert cfg.name == name and (cfg.window, cfg.score, cfg.max_src_len) == (4, "concat", 101)
-    model = build_model(
-        ModelConfig(attention=OmegaConf.to_object(cfg), emb_size=8, enc_hidden=8, dec_hidden=16), 20, 20
-    )
+    model_cfg = ModelConfig(attention=OmegaConf.to_object(cfg), emb_size=8, enc_hidden=8, dec_hidden=16)
+    validate_model(model_cfg)  # what mt-train checks of the composed YAML
+    model = build_model(model_cfg, 20, 20)
     attn = model.decoder.attention
     assert isinstance(attn, ATTENTION_REGISTRY[name])
     if name in LOCAL:
