@@ -176,6 +176,9 @@ class TrainerConfig:
     # updates trained without the coverage loss before it is added (See et al. added it for a
     # short final phase); 0 = from the first update
     coverage_loss_after: int = 0
+    # batches summed into one update (gradient accumulation): the update of one batch holding
+    # them all (loss over their target tokens); an epoch's last update may take fewer
+    accumulate_batches: int = 1
     precision: str = "bf16"  # fp32 | bf16 (autocast)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 50

@@ -120,6 +120,7 @@ RANGES: dict[str, Range] = {
     "trainer.teacher_forcing": between(0.0, 1.0),
     "trainer.coverage_loss_weight": at_least(0.0, "0 = off"),
     "trainer.coverage_loss_after": at_least(0, "0 = from the first update"),
+    "trainer.accumulate_batches": at_least(1, "1 = an update per batch"),
     "trainer.log_every": at_least(1),
     "trainer.checkpoint_every": at_least(0, "0 = only at validations"),
     "trainer.keep_last": at_least(1),

@@ -394,10 +394,10 @@ def test_the_trainer_adds_the_coverage_loss(tmp_path: Path, monkeypatch: pytest.
     loss = trainer.model.loss
     monkeypatch.setattr(trainer.model, "loss", lambda batch, **kw: seen.append(kw) or loss(batch, **kw))
     batch = next(iter(trainer.loader))
-    trainer._update(batch)
+    trainer._update([batch])
     assert seen[-1]["coverage_weight"] == 0.25
     trainer.cfg.trainer.coverage_loss_weight = 0.0
-    trainer._update(batch)
+    trainer._update([batch])
     assert "coverage_weight" not in seen[-1]  # off: the call of before
 
 
@@ -409,7 +409,7 @@ def test_the_coverage_loss_starts_after_the_set_number_of_updates(tmp_path: Path
     batch = next(iter(trainer.loader))
     for step in range(4):  # what the training loop does between updates
         trainer.progress.step = step
-        trainer._update(batch)
+        trainer._update([batch])
     assert [kw.get("coverage_weight") for kw in seen] == [None, None, 0.5, 0.5]
 
 

@@ -72,7 +72,7 @@ def replay_single_process(run_dir: Path, ranks: list[int], work_dir: Path) -> tu
         per_rank = [s.rank_batches(epoch) for s in samplers]  # (WORLD, batches per rank)
         for k in range(len(per_rank[0])):
             union = [i for r in ranks for i in per_rank[r][k]]
-            _, _, applied = trainer._update(pairs[union])  # loss / tokens of the union
+            _, _, applied = trainer._update([pairs[union]])  # loss / tokens of the union
             assert applied
             step += 1
             if step == STEPS:

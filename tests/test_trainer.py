@@ -49,7 +49,7 @@ def test_a_skipped_update_leaves_the_parameters_unchanged(trainer: Trainer):
     poison(trainer, {0})
     batch = next(iter(trainer.loader))
     before = [p.detach().clone() for p in trainer.model.parameters()]
-    _, _, applied = trainer._update(batch)
+    _, _, applied = trainer._update([batch])
     assert not applied
     assert all(torch.equal(a, p) for a, p in zip(before, trainer.model.parameters(), strict=True))
 

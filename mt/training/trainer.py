@@ -13,6 +13,8 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,18 @@ from mt.training.schedule import build_schedule
 from mt.training.validation import log_validation, run_validation
 
 log = logging.getLogger("mt.train")
+
+
+def grouped(batches: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    """Consecutive groups of `n` batches (one update each); the last group of an epoch may be shorter."""
+    group: list[Any] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == n:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 @dataclass
@@ -200,19 +214,19 @@ class Trainer:
                     stop_reason = f"max_epochs={t.max_epochs}"
                     break
                 self.sampler.set_epoch(p.epoch, start_batch=p.batch_in_epoch)
-                for batch in self.loader:
+                for group in grouped(self.loader, t.accumulate_batches):
                     t0 = time.perf_counter()
-                    batch = batch.to(self.device)
-                    n_tokens = batch.n_tgt_tokens
-                    if self.dist.enabled:  # before the batch is consumed: a stop leaves it for a resume
+                    group = [batch.to(self.device) for batch in group]
+                    n_tokens = sum(batch.n_tgt_tokens for batch in group)
+                    if self.dist.enabled:  # before the batches are consumed: a stop leaves them for a resume
                         n_tokens, stop_reason = self._sync_step(n_tokens, started, base_seconds)
                         if stop_reason:
                             break
                     t_step = time.perf_counter()
-                    loss_per_token, grad_norm, ok = self._update(batch, n_tokens)
+                    loss_per_token, grad_norm, ok = self._update(group, n_tokens)
                     release_memory()  # keeps resident memory under trainer.max_rss_mb
                     p.step_seconds += time.perf_counter() - t_step
-                    p.batch_in_epoch += 1
+                    p.batch_in_epoch += len(group)
                     dt = time.perf_counter() - t0
                     window["time"] += dt
                     # The cadence (logging, validation, checkpoints) follows steps: a skipped
@@ -276,34 +290,46 @@ class Trainer:
         started, base_seconds = self._clock
         return base_seconds + time.perf_counter() - started
 
-    def _update(self, batch, n_tokens: int | None = None) -> tuple[float, float, bool]:
-        """One optimizer step. Returns (loss per token, grad norm, whether it was applied).
+    def _update(self, batches: list, n_tokens: int | None = None) -> tuple[float, float, bool]:
+        """One optimizer step on the summed loss of `batches` (trainer.accumulate_batches of them)
+        over their target tokens: the update of one batch holding them all. Returns (loss per
+        token, grad norm, whether it was applied).
 
         Data-parallel: `n_tokens` counts the target tokens of all ranks' batches of this step, the
         returned loss is this rank's summed loss / `n_tokens` (the ranks' values add up to the
-        global per-token loss) and the gradient is that of the global per-token loss.
+        global per-token loss) and the gradient is that of the global per-token loss; gradients are
+        all-reduced once, at the last batch.
         """
         t, p = self.cfg.trainer, self.progress
         self.model.train()
         # See et al.: the coverage loss, from update coverage_loss_after + 1 on
         on = t.coverage_loss_weight and p.step >= t.coverage_loss_after
         coverage = {"coverage_weight": t.coverage_loss_weight} if on else {}
-        with autocast(self.device, t.precision):
-            loss, _ = (self.model.loss if self.ddp is None else self.ddp)(
-                batch, label_smoothing=t.label_smoothing, teacher_forcing=t.teacher_forcing, **coverage
-            )
         world = self.dist.world_size
         if world == 1:
-            loss = loss / batch.n_tgt_tokens
-        else:  # DDP averages gradients over ranks: (1/W) sum_r d(W loss_r / N) = d(sum_r loss_r / N)
-            if n_tokens is None:
-                raise ValueError("a data-parallel update needs n_tokens, the target tokens of all ranks")
-            loss = loss * (world / n_tokens)
+            n_tokens = sum(batch.n_tgt_tokens for batch in batches)
+        elif n_tokens is None:
+            raise ValueError("a data-parallel update needs n_tokens, the target tokens of all ranks")
+        # DDP averages gradients over ranks: (1/W) sum_r d(W loss_r / N) = d(sum_r loss_r / N)
+        scale = world / n_tokens
         self.optimizer.zero_grad(set_to_none=False)
-        loss.backward()
+        loss_sum = 0.0
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            with nullcontext() if self.ddp is None or last else self.ddp.no_sync():
+                with autocast(self.device, t.precision):
+                    loss, _ = (self.model.loss if self.ddp is None else self.ddp)(
+                        batch,
+                        label_smoothing=t.label_smoothing,
+                        teacher_forcing=t.teacher_forcing,
+                        **coverage,
+                    )
+                loss = loss * scale
+                loss.backward()
+            loss_sum += float(loss.detach())
         clip = self.cfg.optim.clip_grad_norm
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf)
-        loss_value, norm_value = float(loss.detach()) / world, float(grad_norm)
+        loss_value, norm_value = loss_sum / world, float(grad_norm)
         # Data-parallel: the norm of the all-reduced gradient alone decides, the same on every rank.
         if not (math.isfinite(norm_value) and (world > 1 or math.isfinite(loss_value))):
             p.nonfinite_in_row += 1
