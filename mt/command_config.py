@@ -48,6 +48,9 @@ class EvaluateConfig:
     max_len_a: float | None = None
     max_len_b: int | None = None
     max_output_tokens: int | None = None  # hard cap on output length (incl. EOS)
+    min_length: int | None = None  # the search rules of mt.search.rules (0, 0, 1.0: off)
+    no_repeat_ngram_size: int | None = None
+    repetition_penalty: float | None = None
     precision: str | None = None
     max_rss_mb: int = DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this; 0 = never
     device: str = "auto"
@@ -71,6 +74,9 @@ class TranslateConfig:
     max_len_a: float = 1.5
     max_len_b: int = 10
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # hard cap on output length (incl. EOS)
+    min_length: int = 0  # the search rules of mt.search.rules, off by default
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
     max_src_len: int = 250  # longer inputs are cut to this many subwords (output capped with it)
     batch_sentences: int = 0  # 0: about 500 decoder rows per batch (500 // beam_size sentences)
     chunk_lines: int = 5000  # lines read, translated (sorted by length) and written at a time

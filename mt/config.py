@@ -195,6 +195,11 @@ class TrainerConfig:
     max_len_a: float = 1.5  # decode at most a * source length + b tokens
     max_len_b: int = 10
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # hard cap on output length (incl. EOS)
+    # rules of the search (mt.search.rules), off by default: no EOS before min_length tokens, no
+    # n-gram twice, repeated tokens' logits divided (if > 0) or multiplied by repetition_penalty
+    min_length: int = 0
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
     progress: bool = True
 
 

@@ -74,6 +74,9 @@ DECODING: dict[str, Range] = {
     "max_len_a": at_least(0.0, "outputs end at max_len_a * source length + max_len_b tokens"),
     "max_len_b": at_least(0),
     "max_output_tokens": at_least(1),
+    "min_length": at_least(0, "0 = off: EOS allowed from the first output token"),
+    "no_repeat_ngram_size": at_least(0, "0 = off"),
+    "repetition_penalty": positive("1 = off; > 1 discourages repeated tokens"),
     "max_rss_mb": at_least(0, "0 = no cap"),
 }
 TRAINER_DECODING = {"beam_size": "test_beam_size"}  # decoding key -> its name under trainer.

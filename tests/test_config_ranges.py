@@ -79,7 +79,7 @@ OUT_OF_RANGE: dict[str, Any] = {
     "trainer.teacher_forcing": 1.5, "trainer.coverage_loss_weight": -0.5, "trainer.coverage_loss_after": -1, "trainer.accumulate_batches": 0, "trainer.log_every": 0, "trainer.checkpoint_every": -1,
     "trainer.keep_last": 0, "trainer.max_nonfinite": 0, "trainer.plot_sentences": [0, -1],
     "trainer.sample_sentences": -1, "trainer.test_beam_size": 0, "trainer.length_penalty": -0.1,
-    "trainer.max_len_a": -1.0, "trainer.max_len_b": -1, "trainer.max_output_tokens": 0,
+    "trainer.max_len_a": -1.0, "trainer.max_len_b": -1, "trainer.max_output_tokens": 0, "trainer.min_length": -1, "trainer.no_repeat_ngram_size": -1, "trainer.repetition_penalty": 0.0,
     "trainer.max_rss_mb": -1, "alignment.threshold": 0.0, "alignment.valid_max_pairs": -1,
     "seed": -1,
 }  # fmt: skip
@@ -98,7 +98,7 @@ EDGE: dict[str, Any] = {
     "trainer.teacher_forcing": 0.0, "trainer.coverage_loss_weight": 0.0, "trainer.coverage_loss_after": 0, "trainer.accumulate_batches": 1, "trainer.log_every": 1, "trainer.checkpoint_every": 0,
     "trainer.keep_last": 1, "trainer.max_nonfinite": 1, "trainer.plot_sentences": [0],
     "trainer.sample_sentences": 0, "trainer.test_beam_size": 1, "trainer.length_penalty": 0.0,
-    "trainer.max_len_a": 0.0, "trainer.max_len_b": 0, "trainer.max_output_tokens": 1,
+    "trainer.max_len_a": 0.0, "trainer.max_len_b": 0, "trainer.max_output_tokens": 1, "trainer.min_length": 0, "trainer.no_repeat_ngram_size": 0, "trainer.repetition_penalty": 1e-3,
     "trainer.max_rss_mb": 0, "alignment.threshold": 1.0, "alignment.valid_max_pairs": 0,
     "seed": 0,
 }  # fmt: skip
@@ -194,7 +194,7 @@ def test_consistent_combinations_pass(values: dict[str, Any]):
 # ---------------------------------------------------------------------------- decoding: written once
 
 DECODING_BAD = {"beam_size": 0, "length_penalty": -1.0, "max_len_a": -1.0, "max_len_b": -1, "max_output_tokens": 0,
-                "max_rss_mb": -1}  # fmt: skip
+                "max_rss_mb": -1, "min_length": -1, "no_repeat_ngram_size": -1, "repetition_penalty": 0.0}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(DECODING))

@@ -95,6 +95,7 @@ def test_translate_yaml_matches_the_schema_defaults():
 def test_search_keys_are_range_checked(schema, key: str, value: int):
     # evaluate's decoding keys are validated once resolved from the run: give them values
     resolved = dict(beam_size=5, length_penalty=1.0, max_len_a=1.5, max_len_b=10, max_output_tokens=400,
+                    min_length=0, no_repeat_ngram_size=0, repetition_penalty=1.0,
                     precision="bf16") if schema is EvaluateConfig else {}  # fmt: skip
     cfg = schema(checkpoint="x.pt", **{**resolved, key: value})
     with pytest.raises(ConfigError, match=f"config error at `{key}`"):
@@ -122,6 +123,9 @@ def test_trainer_max_output_tokens_is_range_checked_and_reaches_the_searches():
         ("mt-evaluate", "max_output_tokens=0"),
         ("mt-evaluate", "max_rss_mb=-5"),
         ("mt-train", "trainer.max_output_tokens=0"),
+        ("mt-translate", "repetition_penalty=0"),
+        ("mt-evaluate", "min_length=-1"),
+        ("mt-train", "trainer.no_repeat_ngram_size=-2"),
     ],
 )
 def test_commands_refuse_an_out_of_range_key(
@@ -156,6 +160,29 @@ def test_translate_caps_outputs_at_max_output_tokens(random_checkpoint: Path, tm
     assert all(len(h["weights"]) == len(h["output"]) <= 5 for h in hyps)
     assert all(len(h["output"]) == 5 for h in hyps if h["output"][-1:] != ["</s>"])
     assert max(len(h["output"]) for h in hyps) == 5
+
+
+def test_translate_honours_the_search_rules(random_checkpoint: Path, tmp_path: Path):
+    """A real `mt-translate no_repeat_ngram_size=1`, greedy and beam: no output token twice,
+    where the random model's plain outputs repeat."""
+    src = "ein Hund läuft über die Wiese\nzwei Kinder spielen im Schnee und lachen laut\n"
+
+    def outputs(*extra: str) -> list[list[str]]:
+        args = [
+            f"checkpoint={random_checkpoint}",
+            "device=cpu",
+            "+attention=true",
+            "max_output_tokens=12",
+            *extra,
+        ]
+        proc = run("mt-translate", args, cwd=tmp_path, stdin=src.encode(), timeout=120)
+        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+        records = (tmp_path / "translate.attention.jsonl").read_text().splitlines()
+        return [h["output"] for r in map(json.loads, records) for h in r["hypotheses"]]
+
+    for beam in ("beam_size=1", "beam_size=3"):
+        assert any(len(set(o)) < len(o) for o in outputs(beam))
+        assert all(len(set(o)) == len(o) for o in outputs(beam, "no_repeat_ngram_size=1"))
 
 
 class _Stop(Exception):

@@ -48,6 +48,11 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
         max_len_a=t.max_len_a if cfg.max_len_a is None else cfg.max_len_a,
         max_len_b=t.max_len_b if cfg.max_len_b is None else cfg.max_len_b,
         max_output_tokens=t.max_output_tokens if cfg.max_output_tokens is None else cfg.max_output_tokens,
+        min_length=t.min_length if cfg.min_length is None else cfg.min_length,
+        no_repeat_ngram_size=t.no_repeat_ngram_size
+        if cfg.no_repeat_ngram_size is None
+        else cfg.no_repeat_ngram_size,
+        repetition_penalty=t.repetition_penalty if cfg.repetition_penalty is None else cfg.repetition_penalty,
         precision=t.precision if cfg.precision is None else cfg.precision,
     )
     validate_search(cfg)
@@ -58,8 +63,9 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     data = load_eval_data(data_cfg, loaded.tokenizer, cfg.splits or None, cfg.files)  # [] = default
     splits = list(data.encoded)
     search = SearchConfig(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, max_len_a=cfg.max_len_a,
-                          max_len_b=cfg.max_len_b, precision=cfg.precision,
-                          max_output_tokens=cfg.max_output_tokens)  # fmt: skip
+                          max_len_b=cfg.max_len_b, precision=cfg.precision, max_output_tokens=cfg.max_output_tokens,
+                          min_length=cfg.min_length, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+                          repetition_penalty=cfg.repetition_penalty)  # fmt: skip
     scores = evaluate_splits(loaded.model, data, data_cfg, splits, search, device, out_dir, data_cfg.tgt_lang,
                              plot_sentences=list(cfg.plot_sentences))  # fmt: skip
     results = {"checkpoint": str(cfg.checkpoint), "model": describe(loaded), "test": scores}

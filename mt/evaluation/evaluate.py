@@ -51,7 +51,9 @@ def evaluate_splits(
         scores = score_corpus(outputs, refs, tgt_lang)
         scores["search"] = {"beam_size": search.beam_size, "length_penalty": search.length_penalty,
                             "max_len_a": search.max_len_a, "max_len_b": search.max_len_b,
-                            "max_output_tokens": search.max_output_tokens}  # fmt: skip
+                            "max_output_tokens": search.max_output_tokens, "min_length": search.min_length,
+                            "no_repeat_ngram_size": search.no_repeat_ngram_size,
+                            "repetition_penalty": search.repetition_penalty}  # fmt: skip
         scores["sentences"] = len(outputs)
         scores["decode_seconds"] = round(seconds, 2)
         results[split] = scores

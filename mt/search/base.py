@@ -19,6 +19,8 @@ class SearchConfig:
     Output length (EOS included) is at most ceil(max_len_a * |src| + max_len_b), and never more
     than `max_output_tokens`, whatever the source length: a pathological input (say a
     100,000-character line) must not turn into tens of thousands of decoder steps.
+    `min_length`, `no_repeat_ngram_size` and `repetition_penalty` are the rules of
+    `mt.search.rules` (0, 0 and 1.0: off).
     """
 
     beam_size: int = 5
@@ -28,13 +30,17 @@ class SearchConfig:
     max_len_b: int = 10
     precision: str = "bf16"
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    min_length: int = 0
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
 
     @classmethod
     def from_trainer(cls, t: Any, **changes: Any) -> SearchConfig:
         """The final-evaluation search of a run's trainer settings (`trainer.test_beam_size`, ...)."""
         search = cls(beam_size=t.test_beam_size, length_penalty=t.length_penalty, max_len_a=t.max_len_a,
-                     max_len_b=t.max_len_b, precision=t.precision,
-                     max_output_tokens=t.max_output_tokens)  # fmt: skip
+                     max_len_b=t.max_len_b, precision=t.precision, max_output_tokens=t.max_output_tokens,
+                     min_length=t.min_length, no_repeat_ngram_size=t.no_repeat_ngram_size,
+                     repetition_penalty=t.repetition_penalty)  # fmt: skip
         return replace(search, **changes)
 
 

@@ -19,6 +19,7 @@ from mt.data.collate import Batch
 from mt.data.tokenizer import BOS_ID, EOS_ID
 from mt.models.seq2seq import Seq2Seq
 from mt.search.base import Hypothesis, SearchConfig, length_penalty, max_lengths
+from mt.search.rules import any_rule, apply_rules
 
 
 @torch.no_grad()
@@ -35,8 +36,10 @@ def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list
     once at the end, so a step costs the same whatever the length so far. The first step
     runs on one row per sentence (all K beams start identical).
 
-    Uses `search.beam_size` (K), `n_best`, `length_penalty` (alpha) and the length limit
-    (`max_len_a`, `max_len_b`, `max_output_tokens`); `precision` is the caller's autocast.
+    Uses `search.beam_size` (K), `n_best`, `length_penalty` (alpha), the length limit
+    (`max_len_a`, `max_len_b`, `max_output_tokens`) and the rules of `mt.search.rules` (with
+    them on, each live beam's tokens so far are kept in step with the beams); `precision` is
+    the caller's autocast.
     """
     K, n_best, alpha = search.beam_size, search.n_best, search.length_penalty
     if not 1 <= n_best <= K:
@@ -72,11 +75,16 @@ def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list
     prev = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
     rank = torch.arange(2 * K, device=device)
     beams = torch.arange(K, device=device)
+    rules = any_rule(search)  # then the tokens of each live beam so far (n*kk, t) are kept
+    live = torch.zeros(B, 0, dtype=torch.long, device=device)
 
     for t in range(T):
         n, kk = beam_score.shape
         feats, weights, state = model.decoder.step(prev, state, ctx)  # (n*kk, H), (n*kk, S)
-        logp = F.log_softmax(model.output(feats).float(), dim=-1)  # (n*kk, V)
+        logits = model.output(feats).float()  # (n*kk, V)
+        if rules:
+            logits = apply_rules(logits, live, search)
+        logp = F.log_softmax(logits, dim=-1)  # (n*kk, V)
         cand = (beam_score.view(n * kk, 1) + logp).view(n, kk * V)
         top_score, top_idx = cand.topk(2 * K, dim=1)  # (n, 2K), best first
         origin = torch.div(top_idx, V, rounding_mode="floor")  # (n, 2K) beam of origin
@@ -112,6 +120,9 @@ def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list
         hist_tok[alive, :, t] = prev_tok
         hist_back[alive, :, t] = cont_origin
         hist_att[alive, :, t] = w.gather(1, cont_pos[..., None].expand(-1, -1, S))
+        if rules:  # each continuing beam: its origin's tokens, then its own (n, K, t + 1)
+            kept = live.view(n, kk, t).gather(1, cont_origin[..., None].expand(-1, -1, t))
+            live = torch.cat([kept, prev_tok[..., None]], dim=2)
 
         # Done: at the length limit, or K finished hypotheses none of which the best live
         # one (length-normalised as if it ended now) can beat any more.
@@ -131,6 +142,8 @@ def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list
             alive = alive[keep]
             beam_score, cont_origin, prev_tok = beam_score[keep], cont_origin[keep], prev_tok[keep]
             pool = [p[keep] for p in pool]
+            if rules:
+                live = live[keep]
         if kk == 1:  # after step 0: one row per sentence becomes K
             ctx = ctx.select(keep.repeat_interleave(K))
         elif keep.numel() < n:
@@ -138,6 +151,8 @@ def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list
         # reorder the decoder state: row (i, k) continues from beam cont_origin[i, k]
         state = state.select((keep[:, None] * kk + cont_origin).view(-1))
         prev = prev_tok.view(-1)
+        if rules:
+            live = live.view(-1, t + 1)
 
     tokens, att = _backtrack(hist_tok, hist_att, hist_back, res_len, res_last, res_last_att, res_origin)
     return _collect_beams(res_score, tokens, att, res_len, res_fin, src_lens, n_best)

@@ -15,14 +15,16 @@ from mt.data.collate import Batch
 from mt.data.tokenizer import BOS_ID, EOS_ID
 from mt.models.seq2seq import Seq2Seq
 from mt.search.base import Hypothesis, SearchConfig, max_lengths
+from mt.search.rules import any_rule, apply_rules
 
 
 @torch.no_grad()
 def greedy_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[Hypothesis]:
     """Greedy decoding of `batch` (src (B, S)) -> one hypothesis per sentence, in order.
 
-    Uses `search.max_len_a`, `max_len_b` and `max_output_tokens` (the length limit); the
-    beam settings are ignored. Score = sum of log-probabilities of the chosen tokens.
+    Uses `search.max_len_a`, `max_len_b` and `max_output_tokens` (the length limit) and the
+    rules of `mt.search.rules`; the beam settings are ignored. Score = sum of log-probabilities
+    of the chosen tokens.
     """
     src, src_lens = batch.src, batch.src_lens
     B, S = src.shape
@@ -37,9 +39,13 @@ def greedy_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[Hy
     ended = torch.zeros(B, dtype=torch.bool, device=device)
     alive = torch.arange(B, device=device)  # original rows still decoding
     prev = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
+    rules = any_rule(search)
     for t in range(T):
         feats, weights, state = model.decoder.step(prev, state, ctx)  # (n, H), (n, S)
-        logp = F.log_softmax(model.output(feats).float(), dim=-1)  # (n, V)
+        logits = model.output(feats).float()  # (n, V)
+        if rules:
+            logits = apply_rules(logits, out_tokens[alive, :t], search)
+        logp = F.log_softmax(logits, dim=-1)  # (n, V)
         best, tok = logp.max(dim=-1)  # (n,)
         out_tokens[alive, t] = tok
         out_att[alive, t] = weights.float()

@@ -45,6 +45,7 @@ CHANGEABLE_ON_RESUME = (
     "trainer.max_steps", "trainer.max_epochs", "trainer.max_minutes", "trainer.early_stopping_patience",
     "trainer.device", "trainer.progress", "trainer.log_every", "trainer.checkpoint_every",
     "trainer.keep_last", "trainer.max_rss_mb", "trainer.test_beam_size", "trainer.length_penalty",
+    "trainer.min_length", "trainer.no_repeat_ngram_size", "trainer.repetition_penalty",
     "data.cache_dir", "data.download", "alignment.", "resume",
 )  # fmt: skip
 
