@@ -83,10 +83,11 @@ def align_job(job, args, device, vocab_cache: dict) -> dict:
         job.path / "alignment.json", alignment_record(record, len(warnings), settings, describe(loaded))
     )
     test = job.results.get("test", {}).get(args.test_split, {})
+    last = (job.results["train"].get("history") or [{}])[-1]  # the last validation's diagnostics
     return {
         "job": job.name,
-        "attention": loaded.config.model.attention.name
-        + (" + coverage" if loaded.config.model.attention.coverage else ""),
+        "attention": mechanism_label(loaded.config),
+        "diagnostics": {k: last.get(k) for k in DIAGNOSTICS},
         "direction": f"{data.src_lang}->{data.tgt_lang}",
         "bleu": test.get("bleu", {}).get("score"),
         "steps": job.results["train"]["steps"],
@@ -102,6 +103,40 @@ def align_job(job, args, device, vocab_cache: dict) -> dict:
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}"
+
+
+# the validation diagnostics of mt.evaluation.diagnostics, as results.json's history names them
+DIAGNOSTICS = ("attention_entropy", "attention_max", "monotonicity", "dropped_words", "repeated_words")
+
+
+def mechanism_label(cfg) -> str:
+    """``bahdanau``, ``local_p (general)``, ``bahdanau + coverage, loss 1 after 300``: a row's name;
+    up to the comma, the row names of scripts/bench_mechanisms.py."""
+    a, t = cfg.model.attention, cfg.trainer
+    label = a.name + (f" ({a.score})" if a.name.startswith("local_") else "")
+    if a.coverage:
+        label += " + coverage"
+        if t.coverage_loss_weight:
+            label += f", loss {t.coverage_loss_weight:g}" + (
+                f" after {t.coverage_loss_after}" if t.coverage_loss_after else " from the start"
+            )
+    return label
+
+
+def render_diagnostics(rows: list[dict], speed: dict | None) -> str:
+    """The second table: each model's last validation diagnostics and its training tokens/s."""
+    out = ["Diagnostics at the last validation (1014 validation pairs, greedy), training speed"
+           + (f" ({speed['precision']}, scripts/bench_mechanisms.py)" if speed else "") + "\n",
+           "| mechanism | entropy (nats) | max weight | monotonicity | dropped words | repeated words "
+           "| train tokens/s | ratio |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        d = r["diagnostics"]
+        s = (speed or {}).get("rows", {}).get(r["attention"].split(",")[0])
+        rate = f"{s['median']:.0f} | {s['ratio']:.2f}" if s else "- | -"
+        cells = [f"{d[k]:.2f}" if d.get(k) is not None else "-" for k in DIAGNOSTICS[:3]]
+        cells += [pct(d[k]) if d.get(k) is not None else "-" for k in DIAGNOSTICS[3:]]
+        out.append(f"| {r['attention']} | " + " | ".join(cells) + f" | {rate} |")
+    return "\n".join(out) + "\n"
 
 
 def render(rows: list[dict], eflomal: dict | None, args) -> str:
@@ -141,6 +176,7 @@ def main() -> None:
     p.add_argument(
         "--eflomal", type=Path, help="scores.json of scripts/eflomal_baseline.py (the yardstick rows)"
     )
+    p.add_argument("--speed", type=Path, help="the --json of scripts/bench_mechanisms.py (tokens/s)")
     p.add_argument("--gold-langs", nargs=2, help="languages of the TSV's two columns (default: en cs)")
     p.add_argument("--dev-pairs", type=int, default=500, help="pairs the extraction method is chosen on")
     p.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5])
@@ -165,6 +201,8 @@ def main() -> None:
     eflomal = __import__("json").loads(args.eflomal.read_text()) if args.eflomal else None
     out_dir = args.out or args.sweep / "attention_table"
     text = render(rows, eflomal, args)
+    speed = __import__("json").loads(args.speed.read_text()) if args.speed else None
+    text += "\n" + render_diagnostics(rows, speed)
     k = plot_pair(rows[0]["_gold"], args.dev_pairs)
     pair = rows[0]["_gold"][k]
     fig = alignment_grid_figure([(r["attention"], r["_attention"][k]) for r in rows], pair.src_words,

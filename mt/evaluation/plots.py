@@ -51,14 +51,20 @@ def alignment_grid_figure(
     tgt_words: list[str],
     sure: frozenset[tuple[int, int]] = frozenset(),
     possible: frozenset[tuple[int, int]] = frozenset(),
+    per_row: int = 5,
 ) -> Figure:
     """Word-level attention matrices of one sentence pair side by side, one per (title, weights
-    (len(tgt_words), len(src_words))); gold links (source i, target j) drawn as squares, solid
-    for sure and dashed for possible-only ones."""
+    (len(tgt_words), len(src_words))), at most `per_row` in a row; gold links (source i, target
+    j) drawn as squares, solid for sure and dashed for possible-only ones."""
     size = 0.3
     width = 1.6 + size * len(src_words)
-    fig = Figure(figsize=(width * len(panels) + 1.0, 1.8 + size * len(tgt_words)), dpi=110)
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    n_rows = -(-len(panels) // per_row)
+    n_cols = min(len(panels), per_row)
+    fig = Figure(figsize=(width * n_cols + 1.0, (2.3 + size * len(tgt_words)) * n_rows), dpi=110)
+    grid = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False)
+    for ax in grid.flat[len(panels) :]:
+        ax.set_visible(False)
+    axes = list(grid.flat[: len(panels)])
     im = None
     for k, (ax, (title, w)) in enumerate(zip(axes, panels, strict=True)):
         if w.shape != (len(tgt_words), len(src_words)):
@@ -71,7 +77,7 @@ def alignment_grid_figure(
                                    linewidth=1.0))  # fmt: skip
         ax.set_xticks(range(len(src_words)))
         ax.set_xticklabels(src_words, rotation=70, ha="right", fontsize=7)
-        if k == 0:  # the axes share y: the first one's labels stand for all
+        if k % n_cols == 0:  # the axes share y: the first one's labels stand for its row
             ax.set_yticks(range(len(tgt_words)))
             ax.set_yticklabels(tgt_words, fontsize=7)
         ax.set_title(title, fontsize=9)
