@@ -199,20 +199,29 @@ def describe(loaded: LoadedModel) -> dict[str, Any]:
             "src_lang": loaded.config.data.src_lang, "tgt_lang": loaded.config.data.tgt_lang}  # fmt: skip
 
 
-def check_compatible(saved: dict[str, Any], current: dict[str, Any], what: str) -> None:
-    """Refuse a checkpoint whose model or tokenizer settings or language pair differ, naming each difference."""
+def config_differences(
+    saved: dict[str, Any], current: dict[str, Any], names: tuple[str, str] = ("checkpoint", "now")
+) -> list[str]:
+    """Each model or tokenizer setting and language in which two configs differ, as
+    ``KEY: NAME0 VALUE vs NAME1 VALUE``."""
     diffs = []
     for section in COMPATIBLE_SECTIONS:
         a, b = flatten(saved.get(section, {}), section), flatten(current.get(section, {}), section)
         diffs += [
-            f"{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}"
+            f"{k}: {names[0]} {a.get(k)!r} vs {names[1]} {b.get(k)!r}"
             for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k)
         ]
     for key in ("src_lang", "tgt_lang"):
         a, b = saved.get("data", {}).get(key), current.get("data", {}).get(key)
         if a != b:
-            diffs.append(f"data.{key}: checkpoint {a!r} vs now {b!r}")
+            diffs.append(f"data.{key}: {names[0]} {a!r} vs {names[1]} {b!r}")
+    return diffs
+
+
+def check_compatible(saved: dict[str, Any], current: dict[str, Any], what: str) -> None:
+    """Refuse a checkpoint whose model or tokenizer settings or language pair differ, naming each difference."""
+    diffs = config_differences(saved, current)
     if diffs:
         raise CheckpointError(f"{what} does not fit this configuration: " + "; ".join(diffs))
 
