@@ -39,6 +39,7 @@ class EvaluateConfig:
     """Schema of `mt-evaluate` (mt/configs/evaluate.yaml)."""
 
     checkpoint: str = "???"
+    ensemble: list[str] = field(default_factory=list)  # more checkpoints, decoded with it as one ensemble
     splits: list[str] | None = None  # null = every test split of the checkpoint's data
     # Decoding settings; null = what the run used for its final test scores
     # (trainer.test_beam_size, length_penalty, max_len_a/b, max_output_tokens, precision), so
@@ -66,6 +67,7 @@ class TranslateConfig:
     """Schema of `mt-translate` (mt/configs/translate.yaml)."""
 
     checkpoint: str = "???"
+    ensemble: list[str] = field(default_factory=list)  # more checkpoints, decoded with it as one ensemble
     input: str | None = None  # a file; null = standard input
     output: str | None = None  # a file; null = standard output
     beam_size: int = 5

@@ -36,10 +36,11 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     from mt.io import write_json
     from mt.runtime import resolve_device, tune_allocator
     from mt.search.base import SearchConfig
-    from mt.training.checkpoint import describe, load_model
+    from mt.training.checkpoint import describe, load_ensemble, load_model
 
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
+    model = load_ensemble(loaded, cfg.checkpoint, cfg.ensemble, device)
     t = loaded.config.trainer
     cfg = dataclasses.replace(
         cfg,
@@ -66,9 +67,11 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
                           max_len_b=cfg.max_len_b, precision=cfg.precision, max_output_tokens=cfg.max_output_tokens,
                           min_length=cfg.min_length, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
                           repetition_penalty=cfg.repetition_penalty)  # fmt: skip
-    scores = evaluate_splits(loaded.model, data, data_cfg, splits, search, device, out_dir, data_cfg.tgt_lang,
+    scores = evaluate_splits(model, data, data_cfg, splits, search, device, out_dir, data_cfg.tgt_lang,
                              plot_sentences=list(cfg.plot_sentences))  # fmt: skip
     results = {"checkpoint": str(cfg.checkpoint), "model": describe(loaded), "test": scores}
+    if cfg.ensemble:
+        results["ensemble"] = [str(cfg.checkpoint), *map(str, cfg.ensemble)]
     write_json(out_dir / "results.json", results)
     for split, s in scores.items():
         print(summary_line(split, s))

@@ -84,12 +84,13 @@ def translate(cfg: TranslateConfig) -> int:
 
     from mt.runtime import resolve_device, tune_allocator
     from mt.search.stream import LineSink, stream_chunks
-    from mt.training.checkpoint import load_model
+    from mt.training.checkpoint import load_ensemble, load_model
 
     validate_translate(cfg)
     tune_allocator(cfg.max_rss_mb)
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
+    model = load_ensemble(loaded, cfg.checkpoint, cfg.ensemble, device)
     sinks = {"output": LineSink(cfg.output)}
     if cfg.alignment and cfg.output:
         sinks["align"] = LineSink(f"{cfg.output}.align")
@@ -97,7 +98,7 @@ def translate(cfg: TranslateConfig) -> int:
         sinks["attention"] = LineSink(
             f"{cfg.output}.attention.jsonl" if cfg.output else "translate.attention.jsonl"
         )
-    chunks = ChunkTranslator(loaded.model, loaded.tokenizer, cfg, device)
+    chunks = ChunkTranslator(model, loaded.tokenizer, cfg, device)
     with tqdm(desc="translate", unit="line", disable=None, leave=False) as bar:
         n_lines = stream_chunks(input_lines(cfg.input), chunks, sinks, cfg.chunk_lines, bar.update)
     if "align" in sinks:

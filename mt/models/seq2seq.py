@@ -49,6 +49,18 @@ class Seq2Seq(nn.Module):
         h0, c0 = self.bridge(h, c)
         return EncoderContext(memory, keys, src_mask), self.decoder.init_state(h0, c0, src_mask.size(1))
 
+    @property
+    def tgt_vocab_size(self) -> int:
+        """V, the size of the output layer."""
+        return self.output.out_features
+
+    def next_scores(
+        self, prev: Tensor, state: DecoderState, ctx: EncoderContext
+    ) -> tuple[Tensor, Tensor, DecoderState]:
+        """One search step: prev (B,) long -> logits (B, V) float32, attention weights (B, S), state."""
+        feats, weights, state = self.decoder.step(prev, state, ctx)  # (B, H), (B, S)
+        return self.output(feats).float(), weights, state
+
     def forward(
         self, batch: Batch, return_attention: bool = False, teacher_forcing: float = 1.0
     ) -> tuple[Tensor, Tensor | None]:

@@ -47,7 +47,7 @@ def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list
     src, src_lens = batch.src, batch.src_lens
     B, S = src.shape
     device = src.device
-    V = model.output.out_features
+    V = model.tgt_vocab_size
     if 2 * K > V:
         raise ValueError(f"beam size {K} is too large for a vocabulary of {V}: need 2 * beam <= vocabulary")
     ctx, state = model.encode(src, src_lens, batch.src_mask)  # one row per sentence until step 0 is done
@@ -80,8 +80,7 @@ def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list
 
     for t in range(T):
         n, kk = beam_score.shape
-        feats, weights, state = model.decoder.step(prev, state, ctx)  # (n*kk, H), (n*kk, S)
-        logits = model.output(feats).float()  # (n*kk, V)
+        logits, weights, state = model.next_scores(prev, state, ctx)  # (n*kk, V), (n*kk, S)
         if rules:
             logits = apply_rules(logits, live, search)
         logp = F.log_softmax(logits, dim=-1)  # (n*kk, V)

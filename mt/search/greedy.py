@@ -41,8 +41,7 @@ def greedy_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[Hy
     prev = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
     rules = any_rule(search)
     for t in range(T):
-        feats, weights, state = model.decoder.step(prev, state, ctx)  # (n, H), (n, S)
-        logits = model.output(feats).float()  # (n, V)
+        logits, weights, state = model.next_scores(prev, state, ctx)  # (n, V), (n, S)
         if rules:
             logits = apply_rules(logits, out_tokens[alive, :t], search)
         logp = F.log_softmax(logits, dim=-1)  # (n, V)

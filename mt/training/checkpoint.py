@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import pickle
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,35 @@ def load_model(path: str | Path, device: torch.device) -> LoadedModel:
         ) from e
     step = int(ckpt.get("progress", {}).get("step", 0))
     return LoadedModel(model.to(device).eval(), tokenizer, cfg, step)
+
+
+def load_ensemble(
+    first: LoadedModel, first_path: str | Path, others: Sequence[str | Path], device: torch.device
+):
+    """`first`'s model, or with `others` an `Ensemble` of it and theirs (each loaded safely);
+    CheckpointError naming the file when a model does not share the first's tokenizer (its
+    target vocabulary and source subwords) or its languages."""
+    from mt.models.ensemble import Ensemble
+
+    if not others:
+        return first.model
+    models = [first.model]
+    for path in others:
+        other = load_model(path, device)
+        data, mine = other.config.data, first.config.data
+        if other.tokenizer.to_bytes() != first.tokenizer.to_bytes():
+            raise CheckpointError(
+                f"{path} cannot join an ensemble with {first_path}: its tokenizer (target vocabulary, "
+                f"{other.tokenizer.tgt_vocab_size} pieces) is another one; ensembles need models trained with one "
+                "tokenizer (the same data and tokenizer settings)"
+            )
+        if (data.src_lang, data.tgt_lang) != (mine.src_lang, mine.tgt_lang):
+            raise CheckpointError(
+                f"{path} translates {data.src_lang}->{data.tgt_lang}, {first_path} {mine.src_lang}->{mine.tgt_lang}: "
+                "an ensemble needs one direction"
+            )
+        models.append(other.model)
+    return Ensemble(models).eval()
 
 
 def describe(loaded: LoadedModel) -> dict[str, Any]:
