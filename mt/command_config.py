@@ -40,6 +40,8 @@ class EvaluateConfig:
 
     checkpoint: str = "???"
     ensemble: list[str] = field(default_factory=list)  # more checkpoints, decoded with it as one ensemble
+    # also write each reference's log-probability under the model (outputs/<split>.ref_scores)
+    score_references: bool = False
     splits: list[str] | None = None  # null = every test split of the checkpoint's data
     # Decoding settings; null = what the run used for its final test scores
     # (trainer.test_beam_size, length_penalty, max_len_a/b, max_output_tokens, precision), so

@@ -86,3 +86,23 @@ def test_an_unknown_split_names_the_choices(trained: Path, tmp_path: Path):
     err = proc.stderr.decode()
     assert proc.returncode == 2, err[-3000:]
     assert "['test_2099'] not in this data; choose from ['validation', 'test']" in err
+
+
+def test_score_references_writes_each_references_log_probability(trained: Path, tmp_path: Path):
+    proc = evaluate(trained, tmp_path / "eval", "score_references=true", "splits=[test]")
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    lines = (tmp_path / "eval" / "outputs" / "test.ref_scores").read_text().splitlines()
+    refs = (tmp_path / "eval" / "outputs" / "test.ref").read_text().splitlines()
+    assert len(lines) == len(refs) > 0
+    scores = [(float(a), int(b)) for a, b in (line.split("\t") for line in lines)]
+    assert all(s < 0 and n >= 1 for s, n in scores)
+    total = json.loads((tmp_path / "eval" / "results.json").read_text())["test"]["test"]["reference_scores"]
+    assert total["tokens"] == sum(n for _, n in scores)
+    assert total["log_prob"] == pytest.approx(sum(s for s, _ in scores), abs=0.01 * len(scores))
+    both = evaluate(
+        trained,
+        tmp_path / "ens",
+        "score_references=true",
+        f"ensemble=[{trained / 'checkpoints' / 'best.pt'}]",
+    )
+    assert both.returncode == 2 and "config error at `score_references`" in both.stderr.decode()

@@ -5,6 +5,7 @@ them with sacreBLEU and tokenized lowercased BLEU, and save outputs and alignmen
     mt-evaluate checkpoint=... beam_size=1 splits=[test_2016_flickr]
     mt-evaluate checkpoint=... max_output_tokens=200 max_rss_mb=4000
     mt-evaluate checkpoint=... +files.test=moved/test      # the split's text is elsewhere now
+    mt-evaluate checkpoint=... score_references=true       # + each reference's log-probability
 
 Only the checkpoint (model, tokenizer, config) and the evaluated splits are read: the training
 corpus and the run's data cache may have moved or gone (`mt.evaluation.eval_data`).
@@ -22,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mt.cli.common import CONFIG_DIR, friendly_errors, preflight, quote_paths, register_resolvers
 from mt.command_config import EvaluateConfig, register_configs, validate_search
+from mt.errors import ConfigError
 
 register_resolvers()
 register_configs()
@@ -41,6 +43,8 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     model = load_ensemble(loaded, cfg.checkpoint, cfg.ensemble, device)
+    if cfg.score_references and cfg.ensemble:
+        raise ConfigError("config error at `score_references`: it scores one model; drop ensemble=[...]")
     t = loaded.config.trainer
     cfg = dataclasses.replace(
         cfg,
@@ -69,6 +73,8 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
                           repetition_penalty=cfg.repetition_penalty)  # fmt: skip
     scores = evaluate_splits(model, data, data_cfg, splits, search, device, out_dir, data_cfg.tgt_lang,
                              plot_sentences=list(cfg.plot_sentences))  # fmt: skip
+    if cfg.score_references:
+        score_references(model, data, data_cfg, splits, cfg.precision, device, out_dir, scores)
     results = {"checkpoint": str(cfg.checkpoint), "model": describe(loaded), "test": scores}
     if cfg.ensemble:
         results["ensemble"] = [str(cfg.checkpoint), *map(str, cfg.ensemble)]
@@ -78,6 +84,19 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
         print(f"  {s['bleu']['signature']}")
     print(f"results in {out_dir / 'results.json'}")
     return results
+
+
+def score_references(model, data, data_cfg, splits: list[str], precision: str, device, out_dir: Path,
+                     scores: dict) -> None:  # fmt: skip
+    """`outputs/<split>.ref_scores` (per reference line: log-probability, tab, tokens) and the
+    totals as `reference_scores` in each split's scores."""
+    from mt.evaluation.reference_scores import reference_log_probs, summarize
+    from mt.io import write_lines
+
+    for split in splits:
+        per_line = reference_log_probs(model, data.encoded[split], data_cfg, precision, device)
+        write_lines(out_dir / "outputs" / f"{split}.ref_scores", [f"{s:.4f}\t{n}" for s, n in per_line])
+        scores[split]["reference_scores"] = summarize(per_line)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
