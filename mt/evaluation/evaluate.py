@@ -15,6 +15,7 @@ from mt.evaluation.metrics import score_corpus, summary_line
 from mt.evaluation.plots import alignment_figure, save_figure
 from mt.evaluation.tensorboard import TensorBoard
 from mt.io import write_lines
+from mt.models.ensemble import Ensemble
 from mt.models.seq2seq import Seq2Seq
 from mt.search.base import SearchConfig
 from mt.search.translate import translate_split
@@ -23,7 +24,7 @@ log = logging.getLogger("mt.eval")
 
 
 def evaluate_splits(
-    model: Seq2Seq,
+    model: Seq2Seq | Ensemble,
     data: PreparedData | EvalData,
     data_cfg: Any,
     splits: list[str],

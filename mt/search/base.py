@@ -4,12 +4,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from mt.config import DEFAULT_MAX_OUTPUT_TOKENS
+
+
+class SearchModel(Protocol):
+    """What greedy and beam search need of a model: a `Seq2Seq`, or an `Ensemble` of them."""
+
+    @property
+    def tgt_vocab_size(self) -> int: ...
+
+    def encode(self, src: Tensor, src_lens: Tensor, src_mask: Tensor) -> tuple[Any, Any]:
+        """(context, state) for src (B, S); both have ``select(idx)`` over rows."""
+        ...
+
+    def next_scores(self, prev: Tensor, state: Any, ctx: Any) -> tuple[Tensor, Tensor, Any]:
+        """prev (B,) -> next-token scores (B, V) float32, attention (B, S), the new state."""
+        ...
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Batched beam search over a Seq2Seq model, and reading its hypotheses back.
+"""Batched beam search over a Seq2Seq model (or an ensemble), and reading its hypotheses back.
 
 The whole batch of sentences is decoded at once: each step is a handful of tensor operations
 over every live hypothesis, with no Python loop over sentences. Sentences that are done leave
@@ -17,13 +17,12 @@ from torch.nn import functional as F
 
 from mt.data.collate import Batch
 from mt.data.tokenizer import BOS_ID, EOS_ID
-from mt.models.seq2seq import Seq2Seq
-from mt.search.base import Hypothesis, SearchConfig, length_penalty, max_lengths
+from mt.search.base import Hypothesis, SearchConfig, SearchModel, length_penalty, max_lengths
 from mt.search.rules import any_rule, apply_rules
 
 
 @torch.no_grad()
-def beam_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
+def beam_search(model: SearchModel, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
     """Batched beam search: src (B, S) -> per sentence its `n_best` hypotheses, best first.
 
     Each step ranks the 2K best continuations of every sentence; those among the top K

@@ -1,4 +1,4 @@
-"""Batched greedy search over a Seq2Seq model.
+"""Batched greedy search over a Seq2Seq model (or an ensemble of them).
 
 Each step is a handful of tensor operations over every sentence still decoding, with no
 Python loop over sentences. Sentences that are done leave the batch (their rows are dropped
@@ -13,13 +13,12 @@ from torch.nn import functional as F
 
 from mt.data.collate import Batch
 from mt.data.tokenizer import BOS_ID, EOS_ID
-from mt.models.seq2seq import Seq2Seq
-from mt.search.base import Hypothesis, SearchConfig, max_lengths
+from mt.search.base import Hypothesis, SearchConfig, SearchModel, max_lengths
 from mt.search.rules import any_rule, apply_rules
 
 
 @torch.no_grad()
-def greedy_search(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[Hypothesis]:
+def greedy_search(model: SearchModel, batch: Batch, search: SearchConfig) -> list[Hypothesis]:
     """Greedy decoding of `batch` (src (B, S)) -> one hypothesis per sentence, in order.
 
     Uses `search.max_len_a`, `max_len_b` and `max_output_tokens` (the length limit) and the

@@ -9,6 +9,7 @@ from datasets import Dataset
 
 from mt.data.collate import Batch, collate
 from mt.data.loaders import eval_batch_size, make_eval_loader, restore_order
+from mt.models.ensemble import Ensemble
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import autocast, release_memory
 from mt.search.base import Hypothesis, SearchConfig
@@ -18,7 +19,7 @@ from mt.search.greedy import greedy_search
 __all__ = ["SearchConfig", "decode_batch", "translate_ids", "translate_split"]
 
 
-def decode_batch(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
+def decode_batch(model: Seq2Seq | Ensemble, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
     """Decode one batch (already on the model's device) -> per sentence its n-best list
     (greedy search when `search.beam_size` is 1), under `search.precision` autocast."""
     with autocast(batch.src.device, search.precision):
@@ -28,7 +29,7 @@ def decode_batch(model: Seq2Seq, batch: Batch, search: SearchConfig) -> list[lis
 
 
 def _decode_batches(
-    model: Seq2Seq, batches: Iterable[Batch], search: SearchConfig, device
+    model: Seq2Seq | Ensemble, batches: Iterable[Batch], search: SearchConfig, device
 ) -> list[list[Hypothesis]]:
     was_training = model.training
     model.eval()
@@ -44,7 +45,7 @@ def _decode_batches(
 
 
 def translate_split(
-    model: Seq2Seq, ds: Dataset, data_cfg, search: SearchConfig, device: torch.device
+    model: Seq2Seq | Ensemble, ds: Dataset, data_cfg, search: SearchConfig, device: torch.device
 ) -> list[list[Hypothesis]]:
     """Every row of an encoded split (src_ids column), n-best lists in dataset order.
 
@@ -57,7 +58,7 @@ def translate_split(
 
 
 def translate_ids(
-    model: Seq2Seq,
+    model: Seq2Seq | Ensemble,
     ids: list[list[int]],
     search: SearchConfig,
     device: torch.device,
