@@ -13,7 +13,8 @@ from tinytrainer import tiny_trainer
 from torch import nn
 
 from mt.data.loaders import PairBatches
-from mt.training.trainer import Trainer, grouped
+from mt.training.progress import grouped
+from mt.training.trainer import Trainer
 
 
 def without_dropout(trainer: Trainer) -> Trainer:

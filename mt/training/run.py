@@ -26,8 +26,9 @@ from mt.training.checkpoint import flatten
 from mt.training.distributed import DistContext, main_first, rank_seed
 from mt.training.final_evaluation import final_evaluation
 from mt.training.gold_alignment import final_alignment, load_gold_scorer
+from mt.training.progress import Progress
 from mt.training.run_dir import RunPlan, plan_run
-from mt.training.trainer import Progress, Trainer
+from mt.training.trainer import Trainer
 
 log = logging.getLogger("mt.train")
 

@@ -13,9 +13,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,41 +30,12 @@ from mt.runtime import autocast, release_memory, seconds_since_start
 from mt.search.base import SearchConfig
 from mt.training.checkpoint import atomic_torch_save, checkpoint_state, set_rng_state
 from mt.training.distributed import DistContext, all_reduce_sum, broadcast_object, data_parallel
+from mt.training.progress import Progress, grouped
 from mt.training.run_dir import training_ended
 from mt.training.schedule import build_schedule
 from mt.training.validation import log_validation, run_validation
 
 log = logging.getLogger("mt.train")
-
-
-def grouped(batches: Iterable[Any], n: int) -> Iterator[list[Any]]:
-    """Consecutive groups of `n` batches (one update each); the last group of an epoch may be shorter."""
-    group: list[Any] = []
-    for batch in batches:
-        group.append(batch)
-        if len(group) == n:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
-@dataclass
-class Progress:
-    """Counters that a checkpoint carries so that training resumes exactly."""
-
-    step: int = 0  # optimizer updates done
-    epoch: int = 0
-    batch_in_epoch: int = 0  # batches of `epoch` already consumed
-    best_bleu: float = -1.0
-    best_step: int = 0
-    bad_validations: int = 0  # validations since the best one
-    nonfinite_in_row: int = 0
-    nonfinite_total: int = 0
-    train_seconds: float = 0.0  # wall time spent in fit() across resumes
-    step_seconds: float = 0.0  # of which in the model step (forward, backward, update)
-    valid_seconds: float = 0.0  # of which validating (decoding, scoring, plots, checkpoints)
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 class Trainer:
