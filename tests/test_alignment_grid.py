@@ -18,7 +18,7 @@ def panels(n: int) -> list[tuple[str, np.ndarray]]:
     return [(f"m{k}", rng.dirichlet(np.ones(len(SRC)), size=len(TGT))) for k in range(n)]
 
 
-@pytest.mark.parametrize("n, rows, cols", [(1, 1, 1), (5, 1, 5), (7, 2, 5), (9, 2, 5)])
+@pytest.mark.parametrize("n, rows, cols", [(1, 1, 1), (7, 2, 5)])
 def test_panels_fill_rows_of_at_most_five(n: int, rows: int, cols: int, tmp_path: Path) -> None:
     fig = alignment_grid_figure(panels(n), SRC, TGT, sure=frozenset({(1, 1)}), possible=frozenset({(2, 3)}))
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]

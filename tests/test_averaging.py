@@ -64,6 +64,7 @@ def test_another_model_is_refused_by_name(tmp_path: Path, small_tokenizer) -> No
         average_checkpoints([a, b])
 
 
+@pytest.mark.slow  # three runs of mt-average
 def test_mt_average_writes_a_loadable_mean_and_keeps_what_exists(tmp_path: Path, small_tokenizer) -> None:
     ckpts = tmp_path / "run" / "checkpoints"
     for k, fill in enumerate([0.5, 1.5, 2.5, 3.5]):

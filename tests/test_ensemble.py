@@ -116,6 +116,7 @@ def test_a_checkpoint_with_another_tokenizer_is_refused_by_name(
         load_ensemble(first, a, [b, c], cpu)
 
 
+@pytest.mark.slow  # three runs of mt-translate
 def test_mt_translate_with_an_ensemble(tmp_path: Path, small_tokenizer, other_tokenizer) -> None:
     """A real mt-translate: `+ensemble=[a.pt]` with checkpoint a.pt gives a.pt's output; with
     another tokenizer's checkpoint: exit code 2 naming it."""

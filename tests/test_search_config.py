@@ -123,9 +123,7 @@ def test_trainer_max_output_tokens_is_range_checked_and_reaches_the_searches():
         ("mt-evaluate", "max_output_tokens=0"),
         ("mt-evaluate", "max_rss_mb=-5"),
         ("mt-train", "trainer.max_output_tokens=0"),
-        ("mt-translate", "repetition_penalty=0"),
-        ("mt-evaluate", "min_length=-1"),
-        ("mt-train", "trainer.no_repeat_ngram_size=-2"),
+        ("mt-translate", "repetition_penalty=0"),  # the other rule keys: test_config_ranges.py
     ],
 )
 def test_commands_refuse_an_out_of_range_key(
@@ -162,6 +160,7 @@ def test_translate_caps_outputs_at_max_output_tokens(random_checkpoint: Path, tm
     assert max(len(h["output"]) for h in hyps) == 5
 
 
+@pytest.mark.slow  # four runs of mt-translate
 def test_translate_honours_the_search_rules(random_checkpoint: Path, tmp_path: Path):
     """A real `mt-translate no_repeat_ngram_size=1`, greedy and beam: no output token twice,
     where the random model's plain outputs repeat."""
