@@ -40,26 +40,16 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     from mt.search.base import SearchConfig
     from mt.training.checkpoint import describe, load_ensemble, load_model
 
+    if cfg.score_references and cfg.ensemble:
+        raise ConfigError("config error at `score_references`: it scores one model; drop ensemble=[...]")
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     model = load_ensemble(loaded, cfg.checkpoint, cfg.ensemble, device)
-    if cfg.score_references and cfg.ensemble:
-        raise ConfigError("config error at `score_references`: it scores one model; drop ensemble=[...]")
-    t = loaded.config.trainer
-    cfg = dataclasses.replace(
-        cfg,
-        beam_size=t.test_beam_size if cfg.beam_size is None else cfg.beam_size,
-        length_penalty=t.length_penalty if cfg.length_penalty is None else cfg.length_penalty,
-        max_len_a=t.max_len_a if cfg.max_len_a is None else cfg.max_len_a,
-        max_len_b=t.max_len_b if cfg.max_len_b is None else cfg.max_len_b,
-        max_output_tokens=t.max_output_tokens if cfg.max_output_tokens is None else cfg.max_output_tokens,
-        min_length=t.min_length if cfg.min_length is None else cfg.min_length,
-        no_repeat_ngram_size=t.no_repeat_ngram_size
-        if cfg.no_repeat_ngram_size is None
-        else cfg.no_repeat_ngram_size,
-        repetition_penalty=t.repetition_penalty if cfg.repetition_penalty is None else cfg.repetition_penalty,
-        precision=t.precision if cfg.precision is None else cfg.precision,
-    )
+    # decoding settings left null: what the run used for its final test scores
+    run_search = SearchConfig.from_trainer(loaded.config.trainer)
+    inherited = {f.name: getattr(run_search, f.name) for f in dataclasses.fields(cfg)
+                 if getattr(cfg, f.name) is None and hasattr(run_search, f.name)}  # fmt: skip
+    cfg = dataclasses.replace(cfg, **inherited)
     validate_search(cfg)
     tune_allocator(cfg.max_rss_mb)  # once validated (that needs the run's settings), before decoding
     data_cfg = loaded.config.data
@@ -67,10 +57,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
         data_cfg = dataclasses.replace(data_cfg, data_dir=cfg.data_dir)
     data = load_eval_data(data_cfg, loaded.tokenizer, cfg.splits or None, cfg.files)  # [] = default
     splits = list(data.encoded)
-    search = SearchConfig(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, max_len_a=cfg.max_len_a,
-                          max_len_b=cfg.max_len_b, precision=cfg.precision, max_output_tokens=cfg.max_output_tokens,
-                          min_length=cfg.min_length, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
-                          repetition_penalty=cfg.repetition_penalty)  # fmt: skip
+    search = SearchConfig.from_settings(cfg)
     scores = evaluate_splits(model, data, data_cfg, splits, search, device, out_dir, data_cfg.tgt_lang,
                              plot_sentences=list(cfg.plot_sentences))  # fmt: skip
     if cfg.score_references:

@@ -121,11 +121,7 @@ class ChunkTranslator:
         from mt.search.base import SearchConfig
 
         self.model, self.tok, self.cfg, self.device = model, tok, cfg, device
-        self.search = SearchConfig(beam_size=cfg.beam_size, n_best=cfg.n_best, length_penalty=cfg.length_penalty,
-                                   max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, precision=cfg.precision,
-                                   max_output_tokens=cfg.max_output_tokens, min_length=cfg.min_length,
-                                   no_repeat_ngram_size=cfg.no_repeat_ngram_size,
-                                   repetition_penalty=cfg.repetition_penalty)  # fmt: skip
+        self.search = SearchConfig.from_settings(cfg)
         self.translated = 0
         self.seconds = 0.0
 

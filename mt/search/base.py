@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from mt.config import DEFAULT_MAX_OUTPUT_TOKENS
+from mt.config_ranges import TRAINER_DECODING
 
 
 class SearchModel(Protocol):
@@ -50,13 +51,20 @@ class SearchConfig:
     repetition_penalty: float = 1.0
 
     @classmethod
+    def from_settings(
+        cls, settings: Any, names: dict[str, str] | None = None, **changes: Any
+    ) -> SearchConfig:
+        """The search of a command's settings (mt-evaluate, mt-translate: the field names here;
+        `names` maps a field to another name), fields they lack at their defaults."""
+        names = names or {}
+        found = {f.name: names.get(f.name, f.name) for f in fields(cls)}
+        search = cls(**{k: getattr(settings, n) for k, n in found.items() if hasattr(settings, n)})
+        return replace(search, **changes)
+
+    @classmethod
     def from_trainer(cls, t: Any, **changes: Any) -> SearchConfig:
         """The final-evaluation search of a run's trainer settings (`trainer.test_beam_size`, ...)."""
-        search = cls(beam_size=t.test_beam_size, length_penalty=t.length_penalty, max_len_a=t.max_len_a,
-                     max_len_b=t.max_len_b, precision=t.precision, max_output_tokens=t.max_output_tokens,
-                     min_length=t.min_length, no_repeat_ngram_size=t.no_repeat_ngram_size,
-                     repetition_penalty=t.repetition_penalty)  # fmt: skip
-        return replace(search, **changes)
+        return cls.from_settings(t, TRAINER_DECODING, **changes)
 
 
 @dataclass
