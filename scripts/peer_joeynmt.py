@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -254,6 +255,8 @@ def main() -> None:
 
     def mt_run(name: str, overrides: list[str]) -> dict[str, Any]:
         run_dir = work / name
+        if run_dir.exists():  # this script's own earlier run: mt-train never writes into a used run dir
+            shutil.rmtree(run_dir)
         record = work / f"{name}.timing.json"
         args = [*mt_base, *overrides, f"hydra.run.dir={run_dir}"]
         seconds = run([sys.executable, str(TIMING), "--toolkit", "mt", "--record", str(record), "--", *args],
