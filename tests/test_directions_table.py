@@ -1,0 +1,50 @@
+"""scripts/directions_table.py on run folders shaped like mt-train's: rows in direction order,
+"-" for a split a direction lacks, the published figure and the gap to it, unfinished runs named."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "directions_table.py"
+SIG = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
+
+
+def fake_run(root: Path, src: str, tgt: str, scores: dict[str, tuple[float, float, float]]) -> Path:
+    run = root / f"{src}-{tgt}"
+    run.mkdir()
+    test = {split: {"bleu": {"score": b, "signature": SIG}, "chrf": {"score": c}, "bleu_tok_lc": {"score": t}}
+            for split, (b, c, t) in scores.items()}  # fmt: skip
+    results = {"test": test, "train": {"steps": 1950, "epochs": 23.04}, "wall_minutes": 47.25,
+               "config": {"data": {"src_lang": src, "tgt_lang": tgt}}}  # fmt: skip
+    (run / "results.json").write_text(json.dumps(results))
+    return run
+
+
+def test_table_of_directions(tmp_path: Path):
+    cs = fake_run(tmp_path, "en", "cs", {"test_2016_flickr": (30.0, 50.0, 30.5)})
+    de = fake_run(
+        tmp_path, "en", "de", {"test_2016_flickr": (38.1, 60.0, 38.5), "test_2017_flickr": (30.0, 55.0, 31.0)}
+    )
+    unfinished = tmp_path / "fr-en"
+    unfinished.mkdir()
+    out = tmp_path / "t.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(cs), str(unfinished), str(de), "--json", str(out)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| en->")]
+    assert rows == [
+        "| en->de | 1950 (23.0) | 47.2 | 38.10 / 60.00 / 38.50 | 30.00 / 55.00 / 31.00 | 39.0 (-0.50) |",
+        "| en->cs | 1950 (23.0) | 47.2 | 30.00 / 50.00 / 30.50 | - | - |",
+    ]
+    assert f"`{SIG}`" in proc.stdout
+    assert "fr-en: no results.json" in proc.stderr
+    data = json.loads(out.read_text())
+    assert [r["direction"] for r in data] == ["en->de", "en->cs"] and data[1]["test_2017_flickr"] is None
+
+
+def test_no_finished_run_is_an_error(tmp_path: Path):
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "no finished run" in proc.stderr
