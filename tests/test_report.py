@@ -212,3 +212,28 @@ def test_operational_settings_and_keys_added_later_do_not_split_a_comparison():
         ),  # fmt: skip
     ]
     assert varying_keys(jobs) == ["model.attention.name"]
+
+
+def test_default_baseline_with_several_keys_is_the_group_at_schema_defaults():
+    from mt.report.group import Group, pick_baseline
+
+    keys = ["model.attention.name", "trainer.coverage_loss_weight"]
+    groups = [Group(f"g{i}", {keys[0]: name, keys[1]: w}) for i, (name, w) in
+              enumerate([("bahdanau", 1.0), ("bahdanau", 0.0), ("local_m", 0.0)])]  # fmt: skip
+    base, note = pick_baseline(groups, keys, None)
+    assert (
+        base is groups[1] and note == "default for model.attention.name with the other keys at their defaults"
+    )
+    # one bahdanau group: that one, whatever its other keys
+    assert pick_baseline([groups[2], groups[0]], keys, None) == (
+        groups[0],
+        "default for model.attention.name",
+    )
+    base, note = pick_baseline([groups[2], Group("g4", {keys[0]: "scaled_dot", keys[1]: 0.0})], keys, None)
+    assert (
+        base is groups[2] and "'bahdanau' (the default for model.attention.name) is not in the sweep" in note
+    )
+    two = [groups[1], Group("g3", {keys[0]: "bahdanau", keys[1]: 0.0}), groups[2]]
+    assert "matches 2 groups" in pick_baseline(two, keys, None)[1]
+    single = [Group(name, {keys[0]: name}) for name in ("local_m", "bahdanau")]
+    assert pick_baseline(single, keys[:1], None) == (single[1], "default for model.attention.name")

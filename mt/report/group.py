@@ -4,10 +4,12 @@ values of the grouping keys (by default every varied key except the seed), and t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mt.config import TrainConfig
 from mt.report.collect import Job, ReportError
 
 SEED_KEY = "seed"
@@ -123,12 +125,27 @@ def group_jobs(jobs: list[Job], keys: list[str]) -> list[Group]:
     return sorted(groups.values(), key=lambda g: [_sort_key(g.values[k]) for k in keys])
 
 
+_NO_DEFAULT = object()
+
+
+def schema_default(key: str) -> Any:
+    """The `mt-train` schema's default of a dotted key (TrainConfig), or _NO_DEFAULT."""
+    obj: Any = TrainConfig()
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(obj) or not hasattr(obj, part):
+            return _NO_DEFAULT
+        obj = getattr(obj, part)
+    return obj
+
+
 def pick_baseline(groups: list[Group], keys: list[str], baseline: str | None) -> tuple[Group | None, str]:
     """The baseline group and a note on how it was chosen.
 
     An explicit `baseline` must match a group label, or exactly one group's value of a grouping
     key; otherwise a ReportError lists the groups. Without one: the key's default (`bahdanau`
-    for the attention mechanism) when present, else the first group.
+    for the attention mechanism) when present, else the first group. Grouped by several keys,
+    several groups holding the default are narrowed to the one whose other keys hold their
+    schema defaults (bahdanau without the coverage loss, not bahdanau with it).
     """
     if len(groups) < 2:
         return None, "one group only: nothing to compare"
@@ -149,10 +166,17 @@ def pick_baseline(groups: list[Group], keys: list[str], baseline: str | None) ->
     for key in keys:
         if key in DEFAULT_BASELINES:
             found = matches(DEFAULT_BASELINES[key])
+            narrowed = len(found) > 1
+            if narrowed:
+                others = [k for k in keys if k != key]
+                found = [g for g in found if all(g.values[k] == schema_default(k) for k in others)]
             if len(found) == 1:
-                return found[0], f"default for {key}"
+                return found[0], f"default for {key}" + (
+                    " with the other keys at their defaults" if narrowed else ""
+                )
+            why = "is not in the sweep" if not found else f"matches {len(found)} groups"
             return groups[0], (
-                f"{DEFAULT_BASELINES[key]!r} (the default for {key}) is not in the sweep; "
+                f"{DEFAULT_BASELINES[key]!r} (the default for {key}) {why}; "
                 f"compared against the first group instead (choose with --baseline)"
             )
     return groups[0], "first group (choose with --baseline)"
