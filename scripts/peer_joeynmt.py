@@ -234,7 +234,13 @@ def main() -> None:
     ap.add_argument(
         "--venv", type=Path, default=None, help="JoeyNMT's virtual environment (WORKDIR/joeynmt-venv)"
     )
-    ap.add_argument("--budgets", type=float, nargs="+", default=[15.0], help="training minutes per toolkit")
+    ap.add_argument(
+        "--budgets",
+        type=float,
+        nargs="*",
+        default=[15.0],
+        help="training minutes per toolkit (none: speed only)",
+    )
     ap.add_argument("--speed-updates", type=int, default=60)
     ap.add_argument("--warmup-updates", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="12 speed updates, a 1-minute budget: a smoke run")
@@ -280,6 +286,7 @@ def main() -> None:
         "mt_bf16": mt_run("mt_speed_bf16", [*no_valid, "trainer.precision=bf16"]),
         "joeynmt_fp32": joey_run("joeynmt_speed", n, 0.0, test=False),
     }
+    results["compat"] = speed["joeynmt_fp32"]["record"].get("compat", [])
     tps = {k: train_speed(v["record"], a.warmup_updates) for k, v in speed.items()}
     results["train_tokens_per_s"] = {k: round(v, 1) for k, v in tps.items()}
     results["train_ratio_fp32"] = round(tps["mt_fp32"] / tps["joeynmt_fp32"], 2)
@@ -306,7 +313,6 @@ def main() -> None:
         )
         row["bleu_difference"] = round(row["mt"]["bleu"] - row["joeynmt"]["bleu"], 2)
         results["budgets"][tag] = row
-        results["compat"] = joey["record"].get("compat", [])
 
     print(f"training target tokens/s ({n} updates, first {a.warmup_updates} skipped):")
     for k, v in results["train_tokens_per_s"].items():
