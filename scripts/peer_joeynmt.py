@@ -98,6 +98,7 @@ def export_data(work: Path, overrides: list[str]) -> dict[str, Any]:
     """mt's corpus and tokenizer (the train config with `overrides`) as JoeyNMT's plain files
     WORK/data/{train,dev,test}.LANG, spm.model and vocab.txt -> the config, test split and references."""
     from mt.data.pipeline import prepare_data
+    from mt.io import write_lines
 
     cfg = compose_config(overrides)
     data = prepare_data(cfg.data, cfg.tokenizer)
@@ -107,13 +108,12 @@ def export_data(work: Path, overrides: list[str]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     for name, split in (("train", "train"), ("dev", "validation"), ("test", test)):
         for side, lang in (("src", cfg.data.src_lang), ("tgt", cfg.data.tgt_lang)):
-            lines = list(data.text[split][side])
-            (out / f"{name}.{lang}").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            write_lines(out / f"{name}.{lang}", list(data.text[split][side]))
     sp = data.tokenizer.src_sp  # one joint model (mt's default)
     (out / "spm.model").write_bytes(sp.serialized_model_proto())
     specials = {sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()}
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if i not in specials]
-    (out / "vocab.txt").write_text("".join(f"{p}\n" for p in pieces), encoding="utf-8")
+    write_lines(out / "vocab.txt", pieces)
     return {"cfg": cfg, "test": test, "refs": list(data.text[test]["tgt"])}
 
 
