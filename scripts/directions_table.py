@@ -7,6 +7,7 @@ every Multi30k direction.
     done
     python scripts/directions_table.py runs/directions/* > table.md
     python scripts/directions_table.py runs/directions/* --json table.json
+    python scripts/directions_table.py docs/results/directions/*.json   # the copies kept in docs/
 
 Per run (its results.json): updates and epochs, wall minutes, and for each test split sacreBLEU,
 chrF and `bleu_tok_lc` (Moses-tokenized lowercased BLEU, the protocol of published Multi30k
@@ -31,8 +32,9 @@ ORDER = [("de", "en"), ("en", "de"), ("fr", "en"), ("en", "fr"), ("cs", "en"), (
 
 
 def row(run_dir: Path) -> dict[str, Any] | None:
-    """The figures of one finished run, or None (named on stderr) without results.json."""
-    path = run_dir / "results.json"
+    """The figures of one finished run (its folder, or a copy of its results.json), or None
+    (named on stderr) without results.json."""
+    path = run_dir if run_dir.is_file() else run_dir / "results.json"
     if not path.is_file():
         print(f"{run_dir}: no results.json (unfinished?); left out", file=sys.stderr)
         return None
@@ -86,7 +88,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", type=Path, nargs="+", help="run directories (each with results.json)")
+    ap.add_argument(
+        "runs", type=Path, nargs="+", help="run directories (each with results.json), or results.json files"
+    )
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     rows = [r for r in map(row, a.runs) if r is not None]

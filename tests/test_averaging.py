@@ -19,7 +19,9 @@ from mt.training.checkpoint import FORMAT, atomic_torch_save, load_model
 SMALL = {"emb_size": 8, "enc_hidden": 8, "dec_hidden": 16}
 
 
-def write_checkpoint(path: Path, tok, step: int, fill: float | None = None, seed: int = 0, **model) -> Path:
+def write_checkpoint(
+    path: Path, tok, step: int, fill: float | None = None, seed: int = 0, history: list | None = None, **model
+) -> Path:
     """A checkpoint of a tiny model: every parameter `fill`, or random from `seed`."""
     cfg = TrainConfig(model=ModelConfig(**{**SMALL, **model}))
     torch.manual_seed(seed)
@@ -29,7 +31,7 @@ def write_checkpoint(path: Path, tok, step: int, fill: float | None = None, seed
             for p in net.parameters():
                 p.fill_(fill)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({"format": FORMAT, "model": net.state_dict(), "progress": {"step": step},
+    atomic_torch_save({"format": FORMAT, "model": net.state_dict(), "progress": {"step": step, "history": history or []},
                        "config": OmegaConf.to_container(OmegaConf.structured(cfg)), "tokenizer": tok.to_bytes(),
                        "vocab": {"src": tok.src_vocab_size, "tgt": tok.tgt_vocab_size}}, path)  # fmt: skip
     return path
@@ -82,3 +84,27 @@ def test_mt_average_writes_a_loadable_mean_and_keeps_what_exists(tmp_path: Path,
     few = run("mt-average", ["--run", str(tmp_path / "run"), "--last", "9"], tmp_path)
     assert few.returncode == 2 and "holds 4 step checkpoints, not 9" in few.stderr.decode()
     assert "Traceback" not in few.stderr.decode() + again.stderr.decode()
+
+
+@pytest.mark.slow  # three runs of mt-average
+def test_mt_average_best_takes_the_best_validated_steps(tmp_path: Path, small_tokenizer) -> None:
+    """--best N ranks the step checkpoints by the validation BLEU at their step (the newest
+    checkpoint's history), not by age; a step that was never validated is not a candidate."""
+    ckpts = tmp_path / "run" / "checkpoints"
+    bleu = {100: 20.0, 200: 31.0, 300: 25.0, 400: 30.0}
+    history = [{"step": s, "bleu": b} for s, b in bleu.items() if s != 300]  # step 300 not validated
+    for k, fill in enumerate([0.5, 1.5, 2.5, 3.5]):
+        step = (k + 1) * 100
+        write_checkpoint(ckpts / f"step_{step:08d}.pt", small_tokenizer, step, fill=fill,
+                         history=[r for r in history if r["step"] <= step])  # fmt: skip
+    proc = run("mt-average", ["--run", str(tmp_path / "run"), "--best", "2"], tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "averaged 2 checkpoints (steps 200, 400)" in proc.stdout.decode()
+    loaded = load_model(ckpts / "averaged.pt", torch.device("cpu"))
+    assert all(torch.equal(p, torch.full_like(p, 2.5)) for p in loaded.model.parameters())  # (1.5 + 3.5) / 2
+    many = run("mt-average", ["--run", str(tmp_path / "run"), "--best", "4", "--output", "x.pt"], tmp_path)
+    assert many.returncode == 2 and "only 3 of its 4 step checkpoints were validated" in many.stderr.decode()
+    both = run("mt-average", ["--run", str(tmp_path / "run"), "--best", "2", "--last", "2"], tmp_path)
+    assert both.returncode == 2 and "one of --last N or --best N" in both.stderr.decode()
+    assert not (tmp_path / "x.pt").exists()
+    assert "Traceback" not in many.stderr.decode() + both.stderr.decode()

@@ -48,3 +48,16 @@ def test_table_of_directions(tmp_path: Path):
 def test_no_finished_run_is_an_error(tmp_path: Path):
     proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 1 and "no finished run" in proc.stderr
+
+
+def test_a_copied_results_file_is_read_like_its_run(tmp_path: Path):
+    """docs/results/directions/*.json are copies of results.json: the same row as the run folder."""
+    run = fake_run(tmp_path, "fr", "en", {"test_2016_flickr": (45.0, 66.0, 46.0)})
+    copy = tmp_path / "fr-en.json"
+    copy.write_bytes((run / "results.json").read_bytes())
+    tables = [
+        subprocess.run([sys.executable, str(SCRIPT), str(p)], capture_output=True, text=True).stdout
+        for p in (run, copy)
+    ]
+    assert "| fr->en | 1950 (23.0) | 47.2 | 45.00 / 66.00 / 46.00 | - | - |" in tables[0]
+    assert tables[0] == tables[1]
