@@ -1,0 +1,47 @@
+"""scripts/averaging_table.py on a real tiny run with step checkpoints: every variant decoded by
+mt-evaluate on validation and the run's test split, figures read from those results, the
+averaged files written by mt-average, and a second call reading back instead of decoding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clihelpers import TINY_MODEL, run, tiny_corpus_args
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "averaging_table.py"
+
+
+@pytest.mark.slow  # a tiny mt-train and four mt-evaluate runs
+def test_averaging_table_on_a_tiny_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    args = [*tiny_corpus_args(tmp_path), *TINY_MODEL, "trainer.checkpoint_every=15", "trainer.keep_last=2",
+            f"hydra.run.dir={run_dir}"]  # fmt: skip
+    proc = run("mt-train", args, tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = tmp_path / "avg.json"
+    table = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--last", "2", "--best", "2",
+                            "--json", str(out)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert table.returncode == 0, table.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert list(rows) == ["best", "avg last 2", "avg best 2", "ensemble best 2"]
+    work = run_dir / "averaging"
+    for name, row in rows.items():
+        evaluated = json.loads((work / name.replace(" ", "_") / "results.json").read_text())["test"]
+        assert set(evaluated) == {"validation", "test"}
+        assert row["validation"] == round(evaluated["validation"]["bleu"]["score"], 2)
+        assert row["test"] == round(evaluated["test"]["bleu"]["score"], 2) and row["decode_seconds"] > 0
+    # two step checkpoints kept (15 and 30), both validated: the last 2 and the best 2 are one set
+    assert (work / "averaged_last2.pt").is_file() and (work / "averaged_best2.pt").is_file()
+    assert rows["avg last 2"]["validation"] == rows["avg best 2"]["validation"]
+    assert [Path(p).name for p in rows["ensemble best 2"]["checkpoints"]] == [
+        "step_00000015.pt",
+        "step_00000030.pt",
+    ]
+    assert "| ensemble best 2 |" in table.stdout and "(1.00x)" in table.stdout
+    again = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--last", "2", "--best", "2"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 0 and again.stdout == table.stdout  # read back, not decoded again
