@@ -241,7 +241,7 @@ def main() -> None:
         default=[15.0],
         help="training minutes per toolkit (none: speed only)",
     )
-    ap.add_argument("--speed-updates", type=int, default=60)
+    ap.add_argument("--speed-updates", type=int, default=60, help="0: no speed runs (budgets only)")
     ap.add_argument("--warmup-updates", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="12 speed updates, a 1-minute budget: a smoke run")
     ap.add_argument("--json", type=Path, default=None)
@@ -280,17 +280,18 @@ def main() -> None:
     results: dict[str, Any] = {"machine": {"torch": torch.__version__, "threads": torch.get_num_threads()},
                                "joeynmt": JOEYNMT, "differences": JOEYNMT_DIFFERENCES, "budgets": {}}  # fmt: skip
     n = a.speed_updates
-    no_valid = [f"trainer.max_steps={n}", f"trainer.val_every={n}", "trainer.early_stopping_patience=0"]
-    speed = {
-        "mt_fp32": mt_run("mt_speed_fp32", [*no_valid, "trainer.precision=fp32"]),
-        "mt_bf16": mt_run("mt_speed_bf16", [*no_valid, "trainer.precision=bf16"]),
-        "joeynmt_fp32": joey_run("joeynmt_speed", n, 0.0, test=False),
-    }
-    results["compat"] = speed["joeynmt_fp32"]["record"].get("compat", [])
-    tps = {k: train_speed(v["record"], a.warmup_updates) for k, v in speed.items()}
-    results["train_tokens_per_s"] = {k: round(v, 1) for k, v in tps.items()}
-    results["train_ratio_fp32"] = round(tps["mt_fp32"] / tps["joeynmt_fp32"], 2)
-    results["train_ratio_fastest"] = round(max(tps["mt_fp32"], tps["mt_bf16"]) / tps["joeynmt_fp32"], 2)
+    if n:
+        no_valid = [f"trainer.max_steps={n}", f"trainer.val_every={n}", "trainer.early_stopping_patience=0"]
+        speed = {
+            "mt_fp32": mt_run("mt_speed_fp32", [*no_valid, "trainer.precision=fp32"]),
+            "mt_bf16": mt_run("mt_speed_bf16", [*no_valid, "trainer.precision=bf16"]),
+            "joeynmt_fp32": joey_run("joeynmt_speed", n, 0.0, test=False),
+        }
+        results["compat"] = speed["joeynmt_fp32"]["record"].get("compat", [])
+        tps = {k: train_speed(v["record"], a.warmup_updates) for k, v in speed.items()}
+        results["train_tokens_per_s"] = {k: round(v, 1) for k, v in tps.items()}
+        results["train_ratio_fp32"] = round(tps["mt_fp32"] / tps["joeynmt_fp32"], 2)
+        results["train_ratio_fastest"] = round(max(tps["mt_fp32"], tps["mt_bf16"]) / tps["joeynmt_fp32"], 2)
 
     from mt.evaluation.metrics import score_corpus
 
@@ -298,6 +299,7 @@ def main() -> None:
         tag = f"{minutes:g}min"
         mt = mt_run(f"mt_{tag}", [f"trainer.max_minutes={minutes}", "trainer.max_steps=0"])
         joey = joey_run(f"joeynmt_{tag}", 10**9, minutes, test=True)
+        results.setdefault("compat", joey["record"].get("compat", []))
         row: dict[str, Any] = {}
         for name, r, hyp_file in (("mt", mt, mt["dir"] / "outputs" / f"{test}.hyp"),
                                   ("joeynmt", joey, joey["dir"] / "best.hyps.test")):  # fmt: skip
@@ -314,10 +316,13 @@ def main() -> None:
         row["bleu_difference"] = round(row["mt"]["bleu"] - row["joeynmt"]["bleu"], 2)
         results["budgets"][tag] = row
 
-    print(f"training target tokens/s ({n} updates, first {a.warmup_updates} skipped):")
-    for k, v in results["train_tokens_per_s"].items():
-        print(f"  {k:14s} {v:9.1f}")
-    print(f"  mt / JoeyNMT: fp32 {results['train_ratio_fp32']}x, fastest {results['train_ratio_fastest']}x")
+    if n:
+        print(f"training target tokens/s ({n} updates, first {a.warmup_updates} skipped):")
+        for k, v in results["train_tokens_per_s"].items():
+            print(f"  {k:14s} {v:9.1f}")
+        print(
+            f"  mt / JoeyNMT: fp32 {results['train_ratio_fp32']}x, fastest {results['train_ratio_fastest']}x"
+        )
     for tag, row in results["budgets"].items():
         print(f"{tag}: BLEU {test} mt {row['mt']['bleu']} ({row['mt']['updates']} updates) vs JoeyNMT "
               f"{row['joeynmt']['bleu']} ({row['joeynmt']['updates']} updates); beam 5 sentences/s "

@@ -23,7 +23,8 @@ Recorded (one JSON file, written at exit, also when the command exits with an er
 
 `--deadline-minutes M` (JoeyNMT only; mt has trainer.max_minutes): training ends at the first
 update that starts M minutes after the first update started, validation included, as mt's
-max_minutes counts. JoeyNMT then tests its best checkpoint as it does after any training.
+max_minutes counts. The updates since the last validation are then validated, as mt does at the
+end of its budget, and JoeyNMT tests its best checkpoint as it does after any training.
 
 JoeyNMT 2.3 does not run unmodified with today's packages. Three fixes: peer_joeynmt.py installs
 importlib-metadata, which joeynmt.helpers imports without declaring it; `joeynmt_compat` patches
@@ -151,6 +152,18 @@ def patch_joeynmt(deadline_minutes: float) -> None:
 
     TrainManager._train_step = _train_step
     TrainManager._validate = timed(RECORD["validations"])(TrainManager._validate)
+    train_and_validate = TrainManager.train_and_validate
+
+    @functools.wraps(train_and_validate)
+    def _train_and_validate(self, train_data, valid_data):
+        train_and_validate(self, train_data, valid_data)
+        if RECORD.get("deadline_reached") and self.stats.steps % self.args.validation_freq:
+            # mt validates the updates after its last validation when its budget ends; without
+            # this a budget shorter than one validation interval left JoeyNMT no best checkpoint
+            valid_data.seed = self.seed + self.stats.steps
+            self._validate(valid_data)
+
+    TrainManager.train_and_validate = _train_and_validate
 
     def describe(model, batch, **kwargs):
         return {"sentences": int(batch.nseqs), "beam_size": kwargs["beam_size"]}

@@ -23,11 +23,11 @@ def test_averaging_table_on_a_tiny_run(tmp_path: Path) -> None:
     proc = run("mt-train", args, tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     out = tmp_path / "avg.json"
-    table = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--last", "2", "--best", "2",
-                            "--json", str(out)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    args = [sys.executable, str(SCRIPT), str(run_dir), "--last", "2", "--best", "2", "--other", str(run_dir)]
+    table = subprocess.run([*args, "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert table.returncode == 0, table.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
-    assert list(rows) == ["best", "avg last 2", "avg best 2", "ensemble best 2"]
+    assert list(rows) == ["best", "avg last 2", "avg best 2", "ensemble best 2", "ensemble 2 seeds"]
     work = run_dir / "averaging"
     for name, row in rows.items():
         evaluated = json.loads((work / name.replace(" ", "_") / "results.json").read_text())["test"]
@@ -41,7 +41,9 @@ def test_averaging_table_on_a_tiny_run(tmp_path: Path) -> None:
         "step_00000015.pt",
         "step_00000030.pt",
     ]
+    # "another seed" that is the run itself: an ensemble of a model with itself is that model
+    same = rows["ensemble 2 seeds"]
+    assert (same["validation"], same["test"]) == (rows["best"]["validation"], rows["best"]["test"])
     assert "| ensemble best 2 |" in table.stdout and "(1.00x)" in table.stdout
-    again = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--last", "2", "--best", "2"],
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout == table.stdout  # read back, not decoded again
