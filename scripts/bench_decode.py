@@ -8,7 +8,9 @@ Decodes the whole split (test_2016_flickr by default, 1000 sentences) in length-
 batches of `--batch` sentences (default: about `--rows` hypotheses, `--rows // beam`
 sentences) with the output length capped as in evaluation (the checkpoint's
 trainer.max_len_a * source + max_len_b, at most trainer.max_output_tokens), `--repeats`
-times, and prints median / min / max sentences per second.
+times, and prints median / min / max sentences per second, and the model FLOP rate: the
+FLOPs of the encoder and of every search step (mt.models.flops, counted on one more, untimed
+pass) over each timed pass's seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -25,6 +29,7 @@ from datasets import Dataset
 from mt.config import DataConfig
 from mt.data.loaders import eval_batch_size
 from mt.data.pipeline import prepare_data
+from mt.models.flops import decode_token_flops, encode_flops
 from mt.models.seq2seq import Seq2Seq
 from mt.runtime import resolve_device, synchronize, tune_allocator
 from mt.search.base import SearchConfig
@@ -44,8 +49,10 @@ def decode_speed(
     """Decode every row of the encoded split `ds` `repeats` times (after one untimed batch of
     sentences (one decoding batch, see mt.data.loaders.eval_batch_size) when `warmup`).
 
-    Returns sentences/s per repeat (`rates`) with their median / min / max, and, from the last
-    pass, the mean output length in tokens and the fraction of outputs that ended with EOS
+    Returns sentences/s per repeat (`rates`) with their median / min / max, model GFLOP/s per
+    repeat (`gflops`), and from one more, untimed pass that counts the model's work: its FLOPs
+    (`model_flops`), the decoder rows it stepped (`hypothesis_steps`, beam hypotheses times
+    steps), the mean output length in tokens and the fraction of outputs that ended with EOS
     (the rest were cut at the length cap).
     """
     if warmup:
@@ -63,16 +70,45 @@ def decode_speed(
         hyps = translate_split(model, ds, data_cfg, search, device)
         synchronize(device)
         rates.append(len(ds) / (time.perf_counter() - t0))
+    with counted_work(model) as work:
+        hyps = translate_split(model, ds, data_cfg, search, device)
     best = [nbest[0] for nbest in hyps]
     return {
         "median": statistics.median(rates),
         "min": min(rates),
         "max": max(rates),
         "rates": rates,
+        "gflops": [work["flops"] * r / len(ds) / 1e9 for r in rates],
+        "model_flops": work["flops"],
+        "hypothesis_steps": work["hypothesis_steps"],
         "sentences": len(ds),
         "mean_output_tokens": sum(len(h.tokens) for h in best) / max(len(best), 1),
         "finished_fraction": sum(h.finished for h in best) / max(len(best), 1),
     }
+
+
+@contextmanager
+def counted_work(model: Seq2Seq) -> Iterator[dict[str, float]]:
+    """Inside, every `model.encode` and `model.next_scores` call adds its model FLOPs (real
+    source tokens only) to the yielded `flops`, and its rows to `hypothesis_steps`."""
+    work = {"flops": 0.0, "hypothesis_steps": 0}
+    encode, next_scores = model.encode, model.next_scores
+
+    def counted_encode(src, src_lens, src_mask):  # src (B, S), src_lens (B,), src_mask (B, S)
+        work["flops"] += encode_flops(model, float(src_lens.sum()), src.size(0))
+        return encode(src, src_lens, src_mask)
+
+    def counted_next_scores(prev, state, ctx):  # prev (N,): one row per live hypothesis
+        rows = prev.numel()
+        work["flops"] += rows * decode_token_flops(model, float(ctx.mask.sum()) / rows)
+        work["hypothesis_steps"] += rows
+        return next_scores(prev, state, ctx)
+
+    model.encode, model.next_scores = counted_encode, counted_next_scores  # shadow the methods
+    try:
+        yield work
+    finally:
+        del model.encode, model.next_scores
 
 
 def search_name(beam: int) -> str:
@@ -108,8 +144,12 @@ def main() -> None:
         speed = decode_speed(loaded.model, ds, data_cfg, search, device, args.repeats)
         name = search_name(beam)
         results[f"{name}_sents_per_sec"] = {k: speed[k] for k in ("median", "min", "max")}
+        results[f"{name}_gflops"] = statistics.median(speed["gflops"])
+        results[f"{name}_hypothesis_steps"] = speed["hypothesis_steps"]
         print(f"{name}: {speed['median']:.0f} sentences/s (min {speed['min']:.0f}, max {speed['max']:.0f}) "
-              f"over {len(ds)} sentences, {args.precision}, batches of {eval_batch_size(data_cfg, beam)}")  # fmt: skip
+              f"over {len(ds)} sentences, {args.precision}, batches of {eval_batch_size(data_cfg, beam)}; "
+              f"model {statistics.median(speed['gflops']):.0f} GFLOP/s, "
+              f"{speed['hypothesis_steps'] / len(ds):.1f} decoder rows stepped per sentence")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

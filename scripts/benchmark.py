@@ -359,7 +359,9 @@ def measure_decoding(args, cfg: TrainConfig, data: PreparedData, work: Path, pla
         search = SearchConfig.from_trainer(t, beam_size=beam, precision=precision)
         speed = decode_speed(model, ds, data_cfg, search, device, plan.decode_repeats)
         stats[f"{name}_sents_per_sec"] = summary(speed["rates"], "sentences/s")
-        out[name] = {k: speed[k] for k in ("mean_output_tokens", "finished_fraction")}
+        stats[f"{name}_gflops"] = summary(speed["gflops"], "GFLOP/s")
+        out[name] = {k: speed[k] for k in ("mean_output_tokens", "finished_fraction", "model_flops",
+                                           "hypothesis_steps", "gflops")}  # fmt: skip
     return out
 
 
@@ -430,6 +432,12 @@ def run(
         stats["train_bf16_fraction_of_bf16_peak"] = summary(
             [g / peak16 for g in train["bf16"]["gflops"]], "of bf16 peak"
         )
+    decode_peak = stats.get(f"matmul_gflops_{details['decode']['precision']}", stats["matmul_gflops_fp32"])
+    for b in args.beams:  # decoding runs in its precision's matmuls (fp32 where bf16 is not native)
+        name = search_name(b)
+        stats[f"{name}_fraction_of_peak"] = summary(
+            [g / decode_peak["median"] for g in details["decode"][name]["gflops"]], "of matmul peak"
+        )
     details["train"] = {p: {"tokens_per_sec_per_pass": t["tokens_per_sec_per_pass"],
                             "step_seconds": t["step_seconds"]} for p, t in train.items()}  # fmt: skip
 
@@ -476,9 +484,15 @@ def report(out: dict[str, Any], beams: list[int], json_path: str | None) -> None
     machine, decode = details["machine"], details["decode"]
     labels = dict(LABELS)
     for b in beams:  # decoding rows after the training rows
-        labels[f"{search_name(b)}_sents_per_sec"] = f"decode {search_name(b)} ({decode['precision']})"
+        name = search_name(b)
+        labels[f"{name}_sents_per_sec"] = f"decode {name} ({decode['precision']})"
+        labels[f"{name}_gflops"] = f"decode {name}, model FLOP rate"
+        labels[f"{name}_fraction_of_peak"] = f"decode {name} / {decode['precision']} matmul peak"
+    decoding = [
+        f"{search_name(b)}_{k}" for b in beams for k in ("sents_per_sec", "gflops", "fraction_of_peak")
+    ]
     order = [k for k in LABELS if not k.startswith(("data_", "collate", "peak", "outside"))]
-    order += [f"{search_name(b)}_sents_per_sec" for b in beams] + [k for k in LABELS if k not in order]
+    order += decoding + [k for k in LABELS if k not in order]
     rows = [(labels[k], stats[k]) for k in order if k in stats]
     print(f"{machine['cpu']}, {machine['torch_threads']} threads, torch {machine['torch']}, "
           f"device {machine['device']}; {details['mode']} run")  # fmt: skip

@@ -38,4 +38,42 @@ def test_benchmark_smoke_writes_its_keys(tmp_path: Path):
     for stat in details["stats"].values():
         assert stat["min"] <= stat["median"] <= stat["max"]
     assert details["decode"]["sentences"] == 30 and "randomly initialised" in details["decode"]["model"]
+    for name in ("greedy", "beam5"):  # the decoding FLOP rate: counted work over timed seconds
+        assert results[f"{name}_gflops"] > 0 and 0 < results[f"{name}_fraction_of_peak"] < 2, name
+        assert details["decode"][name]["hypothesis_steps"] >= 30
     assert "train fp32" in proc.stdout and "median" in proc.stdout  # the table
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_counted_work_counts_every_decoder_row_and_its_flops(beam_size):
+    """With EOS made impossible every sentence runs to its length cap, so the rows stepped are
+    known in advance: greedy one per sentence and step, beam one at the first step, then K."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    from bench_decode import counted_work
+
+    from mt.config import ModelConfig
+    from mt.data.collate import Batch
+    from mt.data.tokenizer import EOS_ID
+    from mt.models.flops import decode_token_flops, encode_flops
+    from mt.models.seq2seq import build_model
+    from mt.search.base import SearchConfig, max_lengths
+    from mt.search.translate import decode_batch
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(emb_size=16, enc_hidden=16, dec_hidden=32), 30, 30).eval()
+    with torch.no_grad():
+        model.output.bias[EOS_ID] = -1e4
+    S = 7
+    lens = torch.tensor([S, S, S])  # unpadded, so every step attends over S real tokens
+    src = torch.randint(4, 30, (3, S))
+    batch = Batch(src, lens, torch.ones(3, S, dtype=torch.bool), None, None, None, 0, torch.arange(3))
+    search = SearchConfig(beam_size, 1, max_len_a=1.0, max_len_b=2, precision="fp32")
+    with counted_work(model) as work:
+        decode_batch(model, batch, search)
+    steps = int(max_lengths(lens, search)[0])  # the same cap for all three
+    rows = 3 * (1 + beam_size * (steps - 1))
+    assert work["hypothesis_steps"] == rows
+    expected = encode_flops(model, 3 * S, 3) + rows * decode_token_flops(model, S)
+    assert work["flops"] == pytest.approx(expected)
+    assert "encode" not in vars(model) and "next_scores" not in vars(model)  # the methods are back

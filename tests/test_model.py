@@ -186,6 +186,29 @@ def test_flops_from_layer_shapes_match_torch_flop_counter(attention):
     assert expected == pytest.approx(counter.get_total_flops(), rel=0.03)
 
 
+@pytest.mark.parametrize("attention", sorted(ATTENTION_REGISTRY))
+def test_search_flops_match_torch_flop_counter(attention):
+    """Encoding and one search step over unpadded rows cost what encode_flops and
+    decode_token_flops say (the figures behind the decoding FLOP/s of scripts/bench_decode.py)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mt.models.flops import decode_token_flops, encode_flops
+
+    model = build_model(small_cfg(attention=attention, enc_hidden=16, dec_hidden=32), 300, 400).eval()
+    B, S = 8, 6
+    src = torch.randint(4, 300, (B, S))
+    lens, mask = torch.full((B,), S), torch.ones(B, S, dtype=torch.bool)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            ctx, state = model.encode(src, lens, mask)
+        assert encode_flops(model, B * S, B) == pytest.approx(counter.get_total_flops(), rel=0.03)
+        prev = torch.randint(4, 400, (B,))
+        _, _, state = model.next_scores(prev, state, ctx)  # a step past the first, as most are
+        with FlopCounterMode(display=False) as counter:
+            model.next_scores(prev, state, ctx)
+    assert B * decode_token_flops(model, S) == pytest.approx(counter.get_total_flops(), rel=0.03)
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
 def test_loss_equals_pytorch_cross_entropy(smoothing):
     """Loss and NLL come from one log-softmax; they equal F.cross_entropy with and without smoothing."""
