@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from clihelpers import tiny_corpus_args
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
@@ -59,7 +60,6 @@ def test_counted_work_counts_every_decoder_row_and_its_flops(beam_size):
     from mt.search.base import SearchConfig, max_lengths
     from mt.search.translate import decode_batch
 
-    torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     model = build_model(ModelConfig(emb_size=16, enc_hidden=16, dec_hidden=32), 30, 30).eval()
     with torch.no_grad():
