@@ -8,7 +8,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mt.models.kernels import additive_energies, additive_keys, gru_step, lstm_step, smoothed_cross_entropy
+from mt.models.kernels import (
+    additive_energies,
+    additive_keys,
+    dropout,
+    gru_step,
+    lstm_step,
+    smoothed_cross_entropy,
+)
 
 f64 = torch.float64
 
@@ -148,3 +155,63 @@ def test_rnn_steps_gradcheck(rnn_type: str) -> None:
         assert torch.autograd.gradcheck(gru_step, (gx, h, w_hh, b_hh))
     else:
         assert torch.autograd.gradcheck(lstm_step, (gx, h, c, w_hh, b_hh))
+
+
+# ---------------------------------------------------------------- dropout
+
+
+def test_dropout_zeroes_a_fraction_p_and_scales_the_rest() -> None:
+    """About p of the units are zeroed (binomial bounds on a million units), the rest are
+    exactly x * (1 / (1 - p)) (torch scales so), and the gradient is the same mask and scale."""
+    torch.manual_seed(0)
+    p = 0.3
+    x = torch.rand(1000, 1000, dtype=f64).add_(0.5).requires_grad_()  # no zeros of its own
+    y = dropout(x, p)
+    kept = y != 0
+    n = x.numel()
+    assert abs(kept.logical_not().sum().item() - p * n) < 5 * (n * p * (1 - p)) ** 0.5
+    torch.testing.assert_close(y[kept], x[kept] * (1 / (1 - p)), rtol=0, atol=0)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, kept.to(f64) * (1 / (1 - p)), rtol=0, atol=0)
+
+
+def test_dropout_masks_are_independent_draws() -> None:
+    """Two calls draw two masks, and a seed repeats them."""
+    x = torch.ones(100, 100)
+    torch.manual_seed(1)
+    a, b = dropout(x, 0.5), dropout(x, 0.5)
+    torch.manual_seed(1)
+    assert not torch.equal(a, b) and torch.equal(dropout(x, 0.5), a)
+
+
+def test_dropout_bf16_rounds_as_torch_scales() -> None:
+    """A kept bf16 unit is the float32 product x / (1 - p) rounded once, as torch's
+    native_dropout computes it."""
+    torch.manual_seed(2)
+    x = torch.randn(300, 300).bfloat16()
+    y = dropout(x, 0.3)
+    assert y.dtype == torch.bfloat16
+    kept = y != 0
+    want = (x.float() * (1.0 / 0.7)).bfloat16()
+    assert torch.equal(y[kept], want[kept])
+
+
+def test_dropout_ends() -> None:
+    """p = 0 is the identity (the same tensor), p = 1 zeroes everything."""
+    x = torch.randn(4, 5)
+    assert dropout(x, 0.0) is x
+    assert torch.equal(dropout(x, 1.0), torch.zeros(4, 5))
+
+
+def test_dropout_layer_is_the_identity_in_evaluation() -> None:
+    """mt's Dropout layer: the kernel in training, the input itself in evaluation."""
+    from mt.models.dropout import Dropout
+
+    layer = Dropout(0.5)
+    x = torch.ones(50, 50)
+    assert (layer(x) == 0).any()
+    layer.eval()
+    assert layer(x) is x
+    assert isinstance(layer, nn.Dropout)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Dropout(1.5)

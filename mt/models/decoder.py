@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from mt.models.attention import Attention
 from mt.models.cells import RecurrentLayer
+from mt.models.dropout import Dropout
 
 
 @dataclass
@@ -102,8 +103,8 @@ class Decoder(nn.Module):
         else:
             self.feed_size = memory_size  # the context vector
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
-        self.emb_dropout = nn.Dropout(emb_dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.emb_dropout = Dropout(emb_dropout)
+        self.dropout = Dropout(dropout)
         self.attention = attention
         first_inputs = [emb_size] + ([self.feed_size] if self.feed_size else [])
         self.layers = nn.ModuleList(
@@ -200,11 +201,14 @@ class Decoder(nn.Module):
         if sampling and predict is None:
             raise ValueError("teacher_forcing < 1 needs the output layer (`predict`)")
         emb = self.emb_dropout(self.embed(tgt_in))  # (B, T, E)
-        gx_all = self.layers[0].project(0, emb, bias=True).transpose(0, 1)  # (T, B, G), one matmul
+        # (T, B, G), one matmul; unbind, not gx_all[t]: backward stacks the T step gradients
+        # once instead of adding T full-size (T, B, G) tensors that are zero but for one step
+        gx_steps = self.layers[0].project(0, emb, bias=True).unbind(1)
+        emb_steps = emb.unbind(1)  # T x (B, E)
         outputs, weights_all, contexts, tops = [], [], [], []
         for t in range(T):
-            gx0 = gx_all[t]
-            emb_t = emb[:, t]
+            gx0 = gx_steps[t]
+            emb_t = emb_steps[t]
             if sampling and t > 0:
                 with torch.no_grad():
                     # Luong: the last attentional vector; Bahdanau: the readout of the last step

@@ -7,6 +7,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from mt.models.dropout import Dropout
+
 RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
@@ -34,7 +36,7 @@ class Encoder(nn.Module):
         self.hidden_size = hidden_size
         self.output_size = hidden_size * self.num_directions
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
-        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.emb_dropout = Dropout(emb_dropout)
         self.rnn = RNN_TYPES[rnn_type](
             emb_size,
             hidden_size,
@@ -43,7 +45,7 @@ class Encoder(nn.Module):
             bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.out_dropout = nn.Dropout(dropout)
+        self.out_dropout = Dropout(dropout)
 
     def forward(self, src: Tensor, src_lens: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """Encode a padded batch.

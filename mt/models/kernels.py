@@ -12,6 +12,9 @@ the formula.
   gradient prepared in the forward pass.
 - ``gru_step`` / ``lstm_step``: one ``nn.GRUCell`` / ``nn.LSTMCell`` step whose input projection
   was computed by the caller (for all time steps at once).
+- ``dropout``: ``F.dropout`` in training, its keep mask drawn by comparing uniform numbers with
+  ``p`` instead of torch's CPU ``bernoulli_`` (3x slower to draw); the same distribution,
+  another random stream.
 
 Shapes: B batch, S source length, A energy size, n rows, V vocabulary, H hidden size.
 """
@@ -215,3 +218,22 @@ def lstm_step(gx: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> t
     o = torch.sigmoid(gates[:, 3 * H :])
     c = f * c + i * g
     return o * torch.tanh(c), c
+
+
+# ---------------------------------------------------------------- dropout
+
+
+def dropout(x: Tensor, p: float) -> Tensor:
+    """Inverted dropout: ``x * m / (1 - p)``, ``m_i ~ Bernoulli(1 - p)`` independent, any shape.
+
+    ``m_i = [u_i >= p]`` with ``u_i ~ U[0, 1)`` in float32: the distribution of ``F.dropout``
+    (up to the 2^-24 grid of u), drawn 3x faster on CPU than torch's ``bernoulli_``: forward
+    and backward 1.3-1.7x faster than ``F.dropout`` (scripts/bench_dropout.py). The product and the scaling are computed as torch's
+    ``native_dropout`` computes them, so a given mask gives torch's values, bf16 included.
+    """
+    if p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = torch.rand(x.shape, device=x.device) >= p  # (...) bool, P(keep) = 1 - p
+    return (x * keep).mul_(1.0 / (1.0 - p))
