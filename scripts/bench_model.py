@@ -20,11 +20,12 @@ import time
 
 import torch
 
-from mt.config import AttentionConfig, ModelConfig
+from mt.config import AttentionConfig, ModelConfig, OptimConfig
 from mt.data.collate import Batch
 from mt.models.flops import train_step_flops
 from mt.models.seq2seq import Seq2Seq, build_model
 from mt.runtime import autocast, release_memory, synchronize, tune_allocator
+from mt.training.optimizer import build_optimizer
 
 
 def matmul_samples(
@@ -137,7 +138,7 @@ def time_train_steps(
     untimed steps first, then `repeats` timed passes; a fresh Adam for each call."""
     device = device or torch.device("cpu")
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = build_optimizer(model.parameters(), OptimConfig(lr=lr), device)  # the trainer's
     for i in range(warmup):
         train_step(model, opt, batches[i % len(batches)], precision, device)
     passes = []

@@ -54,8 +54,12 @@ class _AdditiveEnergies(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             # d/dv [(2v)^T s - sum(v)] = 2 s - 1, summed over (B, S) with the incoming grad
             grad_v = (2 * torch.einsum("bs,bsa->a", grad, hidden) - grad.sum()).to(v.dtype)  # (A,)
-        # d/dz (2v)^T sigmoid(z) = 2v * s (1 - s)
-        hidden = hidden.mul_(1 - hidden).mul_(grad.unsqueeze(-1)).mul_(2 * v.to(hidden.dtype))  # (B, S, A)
+        # d/dz (2v)^T sigmoid(z) = 2v * s (1 - s), with s (1 - s) = s - s^2 in place (no temporary)
+        hidden = (
+            hidden.addcmul_(hidden, hidden, value=-1.0)
+            .mul_((2 * grad).unsqueeze(-1))
+            .mul_(v.to(hidden.dtype))
+        )
         grad_keys = hidden if ctx.needs_input_grad[0] else None
         grad_query = hidden.sum(1).to(query2.dtype) if ctx.needs_input_grad[1] else None  # (B, A)
         return grad_keys, grad_query, grad_v
@@ -108,7 +112,11 @@ class _AdditiveCoverageEnergies(torch.autograd.Function):
         if ctx.needs_input_grad[4]:
             grad_v = (2 * torch.einsum("bs,bsa->a", grad, hidden) - grad.sum()).to(v.dtype)  # (A,)
         # d/dz (2v)^T sigmoid(z) = 2v * s (1 - s), z = keys2 + query2 + coverage w_c2
-        dz = hidden.mul_(1 - hidden).mul_(grad.unsqueeze(-1)).mul_(2 * v.to(hidden.dtype))  # (B, S, A)
+        dz = (
+            hidden.addcmul_(hidden, hidden, value=-1.0)
+            .mul_((2 * grad).unsqueeze(-1))
+            .mul_(v.to(hidden.dtype))
+        )
         needs = ctx.needs_input_grad
         grad_query = dz.sum(1).to(query2.dtype) if needs[1] else None  # (B, A)
         grad_coverage = torch.matmul(dz, w_c2).to(coverage.dtype) if needs[2] else None  # (B, S)

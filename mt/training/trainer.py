@@ -30,6 +30,7 @@ from mt.runtime import autocast, release_memory, seconds_since_start
 from mt.search.base import SearchConfig
 from mt.training.checkpoint import atomic_torch_save, checkpoint_state, set_rng_state
 from mt.training.distributed import DistContext, all_reduce_sum, broadcast_object, data_parallel
+from mt.training.optimizer import build_optimizer
 from mt.training.progress import Progress, grouped
 from mt.training.run_dir import training_ended
 from mt.training.schedule import build_schedule
@@ -66,10 +67,7 @@ class Trainer:
         self.ddp = data_parallel(model, device) if self.dist.enabled else None
         t = cfg.trainer
         o = cfg.optim
-        opt_cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(
-            model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay
-        )
+        self.optimizer = build_optimizer(model.parameters(), o, device)
         self.loader = make_train_loader(data.train, data.tokenizer, cfg.data, seed=cfg.seed,
                                         rank=self.dist.rank, world_size=self.dist.world_size)  # fmt: skip
         self.sampler = self.loader.sampler
