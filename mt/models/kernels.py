@@ -236,8 +236,9 @@ def dropout(x: Tensor, p: float) -> Tensor:
 
     ``m_i = [u_i >= p]`` with ``u_i ~ U[0, 1)`` in float32: the distribution of ``F.dropout``
     (up to the 2^-24 grid of u), drawn 3x faster on CPU than torch's ``bernoulli_``: forward
-    and backward 1.3-1.7x faster than ``F.dropout`` (scripts/bench_dropout.py). The product and the scaling are computed as torch's
-    ``native_dropout`` computes them, so a given mask gives torch's values, bf16 included.
+    and backward 1.3-1.7x faster than ``F.dropout`` (scripts/bench_dropout.py). The product
+    and the scaling are computed as torch's ``native_dropout`` computes them, so a given mask
+    gives torch's values, bf16 included.
     """
     if p == 0.0:
         return x
