@@ -11,7 +11,10 @@ Variants (each decoded by `mt-evaluate` with the run's own search settings, beam
 - `avg last N`: `mt-average --run RUN --last N` (the N newest step checkpoints);
 - `avg best M`: `mt-average --run RUN --best M` (the M best-validated step checkpoints);
 - `ensemble best M`: those M step checkpoints decoded as one ensemble (no averaging);
-- `ensemble 2 seeds`: best.pt with --other's best.pt, when given.
+- with --other (another seed's finished run of the same configuration): `other best` and
+  `other avg best M`, that run's best.pt and average (written under WORKDIR/other);
+  `ensemble 2 seeds`, the two best.pt as one ensemble; `ensemble 2 seeds avg best M`, the
+  two runs' `avg best M` as one ensemble.
 
 Every variant is scored on validation, so that the choice between them is made there; test
 scores are printed beside. Decoding time is `mt-evaluate`'s own (search and scoring, summed over
@@ -118,7 +121,15 @@ def main() -> None:
     variants[f"avg best {a.best}"] = [average(run, work, "best", a.best)]
     variants[f"ensemble best {a.best}"] = best_steps(run, a.best)
     if a.other is not None:
-        variants["ensemble 2 seeds"] = [ckpts / "best.pt", a.other.resolve() / "checkpoints" / "best.pt"]
+        other = a.other.resolve()
+        if not (other / "checkpoints" / "best.pt").is_file():
+            sys.exit(f"{other}: no checkpoints/best.pt; --other takes a finished mt-train run")
+        (work / "other").mkdir(exist_ok=True)
+        other_avg = average(other, work / "other", "best", a.best)
+        variants["other best"] = [other / "checkpoints" / "best.pt"]
+        variants[f"other avg best {a.best}"] = [other_avg]
+        variants["ensemble 2 seeds"] = [ckpts / "best.pt", other / "checkpoints" / "best.pt"]
+        variants[f"ensemble 2 seeds avg best {a.best}"] = [variants[f"avg best {a.best}"][0], other_avg]
     rows = {}
     for name, paths in variants.items():
         rows[name] = summary(evaluate(work, name.replace(" ", "_"), paths, splits), splits)

@@ -27,7 +27,16 @@ def test_averaging_table_on_a_tiny_run(tmp_path: Path) -> None:
     table = subprocess.run([*args, "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert table.returncode == 0, table.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
-    assert list(rows) == ["best", "avg last 2", "avg best 2", "ensemble best 2", "ensemble 2 seeds"]
+    assert list(rows) == [
+        "best",
+        "avg last 2",
+        "avg best 2",
+        "ensemble best 2",
+        "other best",
+        "other avg best 2",
+        "ensemble 2 seeds",
+        "ensemble 2 seeds avg best 2",
+    ]
     work = run_dir / "averaging"
     for name, row in rows.items():
         evaluated = json.loads((work / name.replace(" ", "_") / "results.json").read_text())["test"]
@@ -42,8 +51,18 @@ def test_averaging_table_on_a_tiny_run(tmp_path: Path) -> None:
         "step_00000030.pt",
     ]
     # "another seed" that is the run itself: an ensemble of a model with itself is that model
-    same = rows["ensemble 2 seeds"]
-    assert (same["validation"], same["test"]) == (rows["best"]["validation"], rows["best"]["test"])
+    # (and its rows are the run's own)
+    for other, own in [("other best", "best"), ("ensemble 2 seeds", "best"), ("other avg best 2", "avg best 2"),
+                       ("ensemble 2 seeds avg best 2", "avg best 2")]:  # fmt: skip
+        assert (rows[other]["validation"], rows[other]["test"]) == (
+            rows[own]["validation"],
+            rows[own]["test"],
+        )
+    assert (work / "other" / "averaged_best2.pt").is_file()
+    assert rows["ensemble 2 seeds avg best 2"]["checkpoints"] == [
+        str(work / "averaged_best2.pt"),
+        str(work / "other" / "averaged_best2.pt"),
+    ]
     assert "| ensemble best 2 |" in table.stdout and "(1.00x)" in table.stdout
     again = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout == table.stdout  # read back, not decoded again
