@@ -17,17 +17,12 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import torch
+from bench_timing import median_seconds
 from torch import Tensor
-from torch.utils import benchmark
 
 from mt.models.attention import ATTENTION_REGISTRY, build_attention
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def _timed(fn: Callable[[], object], min_run_time: float) -> float:
-    """Median seconds of one call of ``fn``."""
-    return benchmark.Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
 
 
 def _autocast(precision: str) -> torch.autocast:
@@ -132,7 +127,7 @@ def main() -> None:
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for _ in range(args.repeats):
         for key, fn in cases.items():
-            times[key].append(_timed(fn, args.min_run_time))
+            times[key].append(median_seconds(fn, args.min_run_time))
     for (name, precision, mode), seconds in times.items():
         record = {
             "name": name,

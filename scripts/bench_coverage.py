@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import torch
-from torch.utils import benchmark
+from bench_timing import median_seconds
 
 from mt.config import AttentionConfig, ModelConfig
 from mt.data.collate import Batch
@@ -27,11 +27,6 @@ from mt.models.seq2seq import Seq2Seq, build_model
 
 PRECISIONS = ("fp32", "bf16")
 VOCAB = 8000  # the default tokenizer.vocab_size
-
-
-def _timed(fn: Callable[[], object], min_run_time: float) -> float:
-    """Median seconds of one call of ``fn``."""
-    return benchmark.Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
 
 
 def _autocast(precision: str) -> torch.autocast:
@@ -97,7 +92,7 @@ def main() -> None:
     times: dict[tuple[bool, str, str], list[float]] = defaultdict(list)
     for _ in range(args.repeats):
         for key, fn in all_cases.items():
-            times[key].append(_timed(fn, args.min_run_time))
+            times[key].append(median_seconds(fn, args.min_run_time))
     best = {
         key: min(seconds) * 1e3 / (args.tgt_len if key[2] == "train_step" else 1)
         for key, seconds in times.items()

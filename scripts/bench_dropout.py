@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
 import torch
+from bench_timing import median_seconds
 from torch.nn import functional as F
-from torch.utils import benchmark
 
 from mt.models.kernels import dropout
 
 # (name, shape): a decoder step's attentional vector, a batch's embeddings, the encoder output
 SHAPES = {"decoder_step": (330, 512), "embeddings": (330, 18, 256), "encoder_output": (330, 18, 512)}
-
-
-def _timed(fn: Callable[[], object], min_run_time: float) -> float:
-    """Median seconds of one call of ``fn``."""
-    return benchmark.Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
 
 
 def main() -> None:
@@ -35,7 +29,7 @@ def main() -> None:
         for dtype in (torch.float32, torch.bfloat16):
             x = torch.randn(shape).to(dtype).requires_grad_()
             ms = {
-                impl: 1e3 * _timed(lambda f=f, x=x: f(x, args.p).sum().backward(), args.min_run_time)
+                impl: 1e3 * median_seconds(lambda f=f, x=x: f(x, args.p).sum().backward(), args.min_run_time)
                 for impl, f in (("torch", lambda x, p: F.dropout(x, p, True)), ("mt", dropout))
             }
             row = {"shape": name, "dims": list(shape), "dtype": str(dtype).removeprefix("torch."), **ms}
