@@ -85,6 +85,10 @@ class TokenizerConfig:
     # train split, in order); bounds its memory and time on large corpora. 0 = every pair
     input_sentence_size: int = 300_000
     seed: int = 1
+    # lowercase all text before it is split into subwords (training, validation, test and
+    # mt-translate input): outputs are lowercase and every score ignores case (sacreBLEU case:lc),
+    # as in the lowercased Multi30k recipes; rides in the checkpoint with the tokenizer
+    lowercase: bool = False
 
 
 # the mechanisms whose general (or dot) score AttentionConfig.scaled divides by sqrt(Hq)

@@ -13,7 +13,9 @@ warning (see :mod:`mt.data.cache`). The vocabulary size is a hard limit (sentenc
 too large for the data fails with the largest size that works.
 
 Text is normalised by sentencepiece's ``nmt_nfkc`` rule (NFKC, runs of spaces collapsed, leading
-and trailing spaces removed); :meth:`Tokenizer.normalize` shows the result.
+and trailing spaces removed); :meth:`Tokenizer.normalize` shows the result. With
+``tokenizer.lowercase`` every text is lowercased first, character by character (:func:`lower`),
+in training and in every encoding, so the model only ever sees and writes lowercase.
 """
 
 from __future__ import annotations
@@ -45,7 +47,28 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SPECIAL_IDS = frozenset((PAD_ID, UNK_ID, BOS_ID, EOS_ID))
 _FORMAT_VERSION = 1
 # Settings that change the trained model (the sampling ones only change encoding).
-_TRAIN_KEYS = ("model_type", "vocab_size", "joint", "character_coverage", "input_sentence_size", "seed")
+_TRAIN_KEYS = (
+    "model_type",
+    "vocab_size",
+    "joint",
+    "character_coverage",
+    "input_sentence_size",
+    "seed",
+    "lowercase",
+)
+
+
+def lower(text: str) -> str:
+    """``text`` with each character lowercased on its own (``str.lower`` per character, so the
+    i-th character of the result's source is known: see :func:`lower_with_map`)."""
+    return "".join(map(str.lower, text)) if not text.isascii() else text.lower()
+
+
+def lower_with_map(text: str) -> tuple[str, list[int]]:
+    """:func:`lower` of ``text`` and, for each of its characters, the index of the character of
+    ``text`` it came from (one character may lowercase to two: ``İ`` -> ``i̇``)."""
+    parts = [c.lower() for c in text]
+    return "".join(parts), [i for i, part in enumerate(parts) for _ in part]
 
 
 def _train_proto(sentences: Iterable[str], cfg: TokenizerConfig, side: str) -> bytes:
@@ -105,9 +128,12 @@ class Tokenizer:
         tgt_proto: bytes | None = None,
         sampling_alpha: float = 0.0,
         sampling_nbest: int = -1,
+        lowercase: bool = False,
     ) -> None:
-        """Build from serialized sentencepiece models; ``tgt_proto=None`` means one joint model."""
+        """Build from serialized sentencepiece models; ``tgt_proto=None`` means one joint model;
+        ``lowercase``: lowercase every text before encoding it."""
         self._protos = (src_proto, tgt_proto)
+        self.lowercase = lowercase
         self.joint = tgt_proto is None
         self.src_sp = _processor(src_proto)
         self.tgt_sp = self.src_sp if tgt_proto is None else _processor(tgt_proto)
@@ -115,7 +141,10 @@ class Tokenizer:
         self.sampling_nbest = sampling_nbest
         # Identifies the id mapping (same fingerprint = same ids); keys caches of encoded data.
         self.fingerprint = hashlib.sha256(
-            b"".join([b"joint" if tgt_proto is None else b"separate", src_proto, tgt_proto or b""])
+            b"".join(
+                [b"joint" if tgt_proto is None else b"separate", src_proto, tgt_proto or b""]
+                + ([b"lowercase"] if lowercase else [])
+            )
         ).hexdigest()
         self.cache_path: Path | None = None  # where train_or_load found or saved the model(s)
 
@@ -164,6 +193,8 @@ class Tokenizer:
             rows = sample_rows(len(train), cfg.input_sentence_size, cfg.seed)
             picked = take_rows(train, rows, ["src", "tgt"])
             src, tgt = picked["src"], picked["tgt"]
+            if cfg.lowercase:
+                src, tgt = [lower(t) for t in src], [lower(t) for t in tgt]
             logger.info(
                 "tokenizer: training %s %s (vocab %d) on %d of %d pairs",
                 "joint" if cfg.joint else "separate",
@@ -182,12 +213,14 @@ class Tokenizer:
             # written last: it vouches for the model files (see mt.data.cache)
             write_record(meta_path, built_for, paths, n_pairs=len(rows), n_train=len(train))
             logger.info("tokenizer: saved to %s", folder)
-        tok = cls(protos[0], None if cfg.joint else protos[1], cfg.sampling_alpha, cfg.sampling_nbest)
+        tok = cls(
+            protos[0], None if cfg.joint else protos[1], cfg.sampling_alpha, cfg.sampling_nbest, cfg.lowercase
+        )
         tok.cache_path = folder
         return tok
 
     def to_bytes(self) -> bytes:
-        """Return the tokenizer (model protos and sampling settings) as bytes, e.g. for a checkpoint."""
+        """Return the tokenizer (model protos, sampling settings, lowercasing) as bytes, e.g. for a checkpoint."""
         src, tgt = self._protos
         return json.dumps(
             {
@@ -197,6 +230,7 @@ class Tokenizer:
                 "tgt": None if tgt is None else base64.b64encode(tgt).decode(),
                 "sampling_alpha": self.sampling_alpha,
                 "sampling_nbest": self.sampling_nbest,
+                "lowercase": self.lowercase,
             }
         ).encode()
 
@@ -207,7 +241,14 @@ class Tokenizer:
         if d.get("format") != "mt-tokenizer":
             raise ValueError("these bytes are not an mt tokenizer (see Tokenizer.to_bytes)")
         tgt = None if d["tgt"] is None else base64.b64decode(d["tgt"])
-        return cls(base64.b64decode(d["src"]), tgt, d["sampling_alpha"], d["sampling_nbest"])
+        # "lowercase" is absent from tokenizers saved before it existed: they did not lowercase
+        return cls(
+            base64.b64decode(d["src"]),
+            tgt,
+            d["sampling_alpha"],
+            d["sampling_nbest"],
+            d.get("lowercase", False),
+        )
 
     def __getstate__(self) -> dict:
         return {"data": self.to_bytes()}
@@ -242,13 +283,19 @@ class Tokenizer:
             return {}
         return {"enable_sampling": True, "alpha": self.sampling_alpha, "nbest_size": self.sampling_nbest}
 
+    def _texts(self, texts: Sequence[str]) -> list[str]:
+        """``texts`` as the sentencepiece models see them (lowercased with ``lowercase``)."""
+        return [lower(t) for t in texts] if self.lowercase else list(texts)
+
     def encode_src(self, texts: Sequence[str], sample: bool = False, add_eos: bool = True) -> list[list[int]]:
         """Return source ids per text, ending with EOS; ``sample`` draws a segmentation (train only)."""
-        return self.src_sp.encode(list(texts), out_type=int, add_eos=add_eos, **self._sampling_kwargs(sample))
+        return self.src_sp.encode(
+            self._texts(texts), out_type=int, add_eos=add_eos, **self._sampling_kwargs(sample)
+        )
 
     def encode_tgt(self, texts: Sequence[str], sample: bool = False) -> list[list[int]]:
         """Return target ids per text, without BOS/EOS; ``sample`` draws a segmentation (train only)."""
-        return self.tgt_sp.encode(list(texts), out_type=int, **self._sampling_kwargs(sample))
+        return self.tgt_sp.encode(self._texts(texts), out_type=int, **self._sampling_kwargs(sample))
 
     def encode_spans(
         self, texts: Sequence[str], side: str = "src"
@@ -256,9 +303,15 @@ class Tokenizer:
         """Return per text its piece ids (no specials, no sampling) and each piece's [begin, end)
         character span in the text (sentencepiece reports UTF-8 byte offsets; these are characters)."""
         sp = self.src_sp if side == "src" else self.tgt_sp
+        texts = list(texts)
+        seen = [lower_with_map(t) if self.lowercase else (t, range(len(t))) for t in texts]
         out = []
-        for text, proto in zip(texts, sp.encode(list(texts), out_type="proto"), strict=True):
-            char_of_byte = [c for c, ch in enumerate(text) for _ in ch.encode("utf-8")] + [len(text)]
+        protos = sp.encode([s for s, _ in seen], out_type="proto")
+        for text, (seen_text, origin), proto in zip(texts, seen, protos, strict=True):
+            # the character of `text` behind each UTF-8 byte of what sentencepiece saw
+            char_of_byte = [origin[c] for c, ch in enumerate(seen_text) for _ in ch.encode("utf-8")] + [
+                len(text)
+            ]
             spans = [(char_of_byte[p.begin], char_of_byte[p.end]) for p in proto.pieces]
             out.append(([p.id for p in proto.pieces], spans))
         return out
@@ -285,8 +338,9 @@ class Tokenizer:
     def normalize(self, text: str, side: str = "tgt") -> str:
         """Return ``text`` as the tokenizer normalises it; ``decode(encode(text))`` equals this when no piece is unknown."""
         sp = self.tgt_sp if side == "tgt" else self.src_sp
-        return sp.normalize(text).replace("\u2581", " ").strip(" ")
+        return sp.normalize(lower(text) if self.lowercase else text).replace("\u2581", " ").strip(" ")
 
     def __repr__(self) -> str:
         kind = "joint" if self.joint else "separate"
-        return f"Tokenizer({kind}, src_vocab={self.src_vocab_size}, tgt_vocab={self.tgt_vocab_size})"
+        case = ", lowercase" if self.lowercase else ""
+        return f"Tokenizer({kind}, src_vocab={self.src_vocab_size}, tgt_vocab={self.tgt_vocab_size}{case})"

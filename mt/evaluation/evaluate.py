@@ -39,7 +39,8 @@ def evaluate_splits(
     """For each split: decode, score against the raw references, write `outputs/<split>.hyp`
     (one detokenized line per source line), `outputs/<split>.ref` (the references as read, for
     paired significance tests across runs) and alignment plots -> {split: scores}. Scores are
-    computed on Unicode NFC text (`score_corpus`), whatever form the reference file is in."""
+    computed on Unicode NFC text (`score_corpus`), whatever form the reference file is in, and
+    ignore case when the tokenizer lowercases."""
     results: dict[str, Any] = {}
     tok = data.tokenizer
     for split in splits:
@@ -49,7 +50,7 @@ def evaluate_splits(
         seconds = time.perf_counter() - t0
         outputs = [tok.decode_tgt(h[0].tokens) for h in hyps]
         refs = list(data.text[split]["tgt"])
-        scores = score_corpus(outputs, refs, tgt_lang)
+        scores = score_corpus(outputs, refs, tgt_lang, lowercase=tok.lowercase)
         scores["search"] = {"beam_size": search.beam_size, "length_penalty": search.length_penalty,
                             "max_len_a": search.max_len_a, "max_len_b": search.max_len_b,
                             "max_output_tokens": search.max_output_tokens, "min_length": search.min_length,

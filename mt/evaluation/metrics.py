@@ -4,7 +4,9 @@ tokenized lowercased BLEU used by published Multi30k results.
 Hypotheses and references are brought to Unicode NFC before any metric sees them
 (:func:`nfc_lines`), so a reference file with decomposed diacritics (NFD: ``a`` + U+0308)
 scores exactly as the same text precomposed (``ä``); the sentencepiece tokenizer already
-outputs NFKC, which is NFC too.
+outputs NFKC, which is NFC too. A model trained on lowercased text (``tokenizer.lowercase``) is
+scored ignoring case (``lowercase=True``: sacreBLEU's ``case:lc`` in the signatures), since its
+outputs could never match a capital letter.
 """
 
 from __future__ import annotations
@@ -38,17 +40,19 @@ def moses_tok_lc(lines: list[str], lang: str) -> list[str]:
     return [tok.tokenize(line, escape=False, return_str=True).lower() for line in lines]
 
 
-def score_corpus(hyps: list[str], refs: list[str], tgt_lang: str = "en") -> dict[str, Any]:
+def score_corpus(
+    hyps: list[str], refs: list[str], tgt_lang: str = "en", lowercase: bool = False
+) -> dict[str, Any]:
     """Detokenized hypotheses vs raw references -> {bleu, chrf, ter, bleu_tok_lc}.
 
     Each of bleu, chrf, ter is {"score": float, "signature": str}; bleu also carries the
     n-gram precisions and the brevity penalty. Both sides are scored in Unicode NFC, which
-    "unicode_normalization" records.
+    "unicode_normalization" records; with ``lowercase`` BLEU, chrF and TER ignore case.
     """
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
     hyps, refs = nfc_lines(hyps), nfc_lines(refs)
-    bleu, chrf, ter = BLEU(), CHRF(), TER()
+    bleu, chrf, ter = BLEU(lowercase=lowercase), CHRF(lowercase=lowercase), TER(case_sensitive=not lowercase)
     b = bleu.corpus_score(hyps, [refs])
     c = chrf.corpus_score(hyps, [refs])
     t = ter.corpus_score(hyps, [refs])
@@ -65,10 +69,11 @@ def score_corpus(hyps: list[str], refs: list[str], tgt_lang: str = "en") -> dict
     }  # fmt: skip
 
 
-def quick_bleu(hyps: list[str], refs: list[str]) -> tuple[float, float]:
+def quick_bleu(hyps: list[str], refs: list[str], lowercase: bool = False) -> tuple[float, float]:
     """(BLEU, chrF) only, in Unicode NFC like :func:`score_corpus`: the validation metrics."""
     hyps, refs = nfc_lines(hyps), nfc_lines(refs)
-    return BLEU().corpus_score(hyps, [refs]).score, CHRF().corpus_score(hyps, [refs]).score
+    bleu, chrf = BLEU(lowercase=lowercase), CHRF(lowercase=lowercase)
+    return bleu.corpus_score(hyps, [refs]).score, chrf.corpus_score(hyps, [refs]).score
 
 
 def summary_line(name: str, scores: dict[str, Any]) -> str:

@@ -43,11 +43,13 @@ def _sacrebleu_seed(seed: int) -> Iterator[None]:
             os.environ["SACREBLEU_SEED"] = old
 
 
-def _sacrebleu_metric(metric: str) -> Any:
-    """A fresh sacreBLEU metric object for "bleu", "chrf" or "ter"."""
+def _sacrebleu_metric(metric: str, lowercase: bool = False) -> Any:
+    """A fresh sacreBLEU metric object for "bleu", "chrf" or "ter" (ignoring case with `lowercase`)."""
     from sacrebleu.metrics import BLEU, CHRF, TER
 
-    return {"bleu": BLEU, "chrf": CHRF, "ter": TER}[metric]()
+    if metric == "ter":
+        return TER(case_sensitive=not lowercase)
+    return {"bleu": BLEU, "chrf": CHRF}[metric](lowercase=lowercase)
 
 
 def paired_bootstrap(
@@ -57,9 +59,11 @@ def paired_bootstrap(
     metric: str = "bleu",
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_BOOTSTRAP_SEED,
+    lowercase: bool = False,
 ) -> dict[str, Any]:
     """sacreBLEU's paired bootstrap of one system against one baseline on the same sentences ->
-    {baseline, system, delta, p_value, system_ci, signature}.
+    {baseline, system, delta, p_value, system_ci, signature}; `lowercase` ignores case (when
+    either system was trained on lowercased text, see `tokenizer.lowercase`).
 
     Identical outputs get p = 1: sacreBLEU's test counts resampled differences strictly above
     the observed one, so a zero difference would otherwise come out as p = 1/(n+1). Text is
@@ -78,7 +82,7 @@ def paired_bootstrap(
     with _sacrebleu_seed(seed):
         test = PairedTest(
             [("baseline", baseline_hyps), ("system", system_hyps)],
-            {metric: _sacrebleu_metric(metric)},
+            {metric: _sacrebleu_metric(metric, lowercase)},
             references=[refs],
             test_type="bs",
             n_samples=n_resamples,
@@ -172,7 +176,8 @@ def compare_to_baseline(
                 f"but {len(base_out[1])} references; not compared"
             ] = None
             continue
-        test = paired_bootstrap(base_out[0], sys_out[0], base_out[1], metric, n_resamples, seed)
+        lowercase = any(bool(j.config.get("tokenizer.lowercase", False)) for j in (job, base))
+        test = paired_bootstrap(base_out[0], sys_out[0], base_out[1], metric, n_resamples, seed, lowercase)
         signature = test.pop("signature")
         results.setdefault((group.label, split), []).append(
             {"pair": label, "job": job.name, "baseline_job": base.name, **test}

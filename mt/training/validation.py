@@ -85,7 +85,7 @@ def run_validation(
     hyps = translate_split(model, ds, data_cfg, search, device)
     outputs = [data.tokenizer.decode_tgt(h[0].tokens) for h in hyps]
     refs = list(data.text["validation"]["tgt"][: len(ds)])
-    bleu, chrf = quick_bleu(outputs, refs)
+    bleu, chrf = quick_bleu(outputs, refs, lowercase=data.tokenizer.lowercase)
     nll = valid_loss(model, ds, data_cfg, search.precision, device)
     diagnostics = attention_diagnostics([h[0].attention for h in hyps])
     if gold is not None:
