@@ -12,7 +12,8 @@ every Multi30k direction.
 Per run (its results.json): updates and epochs, wall minutes, and for each test split sacreBLEU,
 chrF and `bleu_tok_lc` (Moses-tokenized lowercased BLEU, the protocol of published Multi30k
 results), beside the published attentive-GRU figure where one exists. A split a direction does
-not have (test_2017_flickr for Czech) is shown as "-". A folder without results.json is
+not have (test_2017_flickr for Czech) is shown as "-". A run trained on lowercased text
+(`tokenizer.lowercase=true`) is marked "(lowercased)": its BLEU and chrF ignore case. A folder without results.json is
 named on standard error and left out.
 """
 
@@ -41,9 +42,11 @@ def row(run_dir: Path) -> dict[str, Any] | None:
     r = json.loads(path.read_text())
     data = r["config"]["data"]
     pair = (data["src_lang"], data["tgt_lang"])
+    lowercased = bool(r["config"].get("tokenizer", {}).get("lowercase", False))
     out: dict[str, Any] = {
         "run": str(run_dir),
-        "direction": f"{pair[0]}->{pair[1]}",
+        "direction": f"{pair[0]}->{pair[1]}" + (" (lowercased)" if lowercased else ""),
+        "lowercase": lowercased,
         "pair": pair,
         "updates": r["train"]["steps"],
         "epochs": round(r["train"]["epochs"], 1),

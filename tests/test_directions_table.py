@@ -12,13 +12,21 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "directions_table.py"
 SIG = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
 
 
-def fake_run(root: Path, src: str, tgt: str, scores: dict[str, tuple[float, float, float]]) -> Path:
-    run = root / f"{src}-{tgt}"
+def fake_run(
+    root: Path,
+    src: str,
+    tgt: str,
+    scores: dict[str, tuple[float, float, float]],
+    lowercase: bool | None = None,
+) -> Path:
+    run = root / f"{src}-{tgt}" if lowercase is None else root / f"{src}-{tgt}-lc{int(lowercase)}"
     run.mkdir()
     test = {split: {"bleu": {"score": b, "signature": SIG}, "chrf": {"score": c}, "bleu_tok_lc": {"score": t}}
             for split, (b, c, t) in scores.items()}  # fmt: skip
     results = {"test": test, "train": {"steps": 1950, "epochs": 23.04}, "wall_minutes": 47.25,
                "config": {"data": {"src_lang": src, "tgt_lang": tgt}}}  # fmt: skip
+    if lowercase is not None:  # runs before tokenizer.lowercase existed have no such key
+        results["config"]["tokenizer"] = {"lowercase": lowercase}
     (run / "results.json").write_text(json.dumps(results))
     return run
 
@@ -61,3 +69,18 @@ def test_a_copied_results_file_is_read_like_its_run(tmp_path: Path):
     ]
     assert "| fr->en | 1950 (23.0) | 47.2 | 45.00 / 66.00 / 46.00 | - | - |" in tables[0]
     assert tables[0] == tables[1]
+
+
+def test_a_lowercased_run_is_marked(tmp_path: Path):
+    """Its BLEU and chrF ignore case: the row says so, beside the cased run of the same direction."""
+    cased = fake_run(tmp_path, "en", "de", {"test_2016_flickr": (37.0, 61.0, 37.2)}, lowercase=False)
+    lowered = fake_run(tmp_path, "en", "de", {"test_2016_flickr": (38.5, 62.0, 38.1)}, lowercase=True)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(lowered), str(cased)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| en->")]
+    assert rows == [
+        "| en->de | 1950 (23.0) | 47.2 | 37.00 / 61.00 / 37.20 | - | 39.0 (-1.80) |",
+        "| en->de (lowercased) | 1950 (23.0) | 47.2 | 38.50 / 62.00 / 38.10 | - | 39.0 (-0.90) |",
+    ]
