@@ -132,7 +132,9 @@ def test_early_stopping_and_plateau_count_patience_alike(tmp_path: Path, monkeyp
         tmp_path, OptimConfig(schedule="plateau", plateau_patience=3), early_stopping_patience=3
     )
     scores = iter(SCORES)
-    monkeypatch.setattr("mt.training.validation.quick_bleu", lambda hyps, refs: (next(scores), 0.0))
+    monkeypatch.setattr(
+        "mt.training.validation.quick_bleu", lambda hyps, refs, lowercase=False: (next(scores), 0.0)
+    )
     stops, decays = [], []
     for i in range(len(SCORES)):
         lr = trainer.schedule.lr

@@ -59,8 +59,9 @@ _TRAIN_KEYS = (
 
 
 def lower(text: str) -> str:
-    """``text`` with each character lowercased on its own (``str.lower`` per character, so the
-    i-th character of the result's source is known: see :func:`lower_with_map`)."""
+    """``text`` lowercased one character at a time (``str.lower`` of each), so that every
+    character of the result comes from a known character of ``text`` (:func:`lower_with_map`);
+    it differs from ``text.lower()`` only in the Greek final sigma."""
     return "".join(map(str.lower, text)) if not text.isascii() else text.lower()
 
 
