@@ -29,6 +29,13 @@ def _moses(lang: str):
     return MosesTokenizer(lang=lang)
 
 
+def sacrebleu_metric(name: str, lowercase: bool = False) -> BLEU | CHRF | TER:
+    """A fresh sacreBLEU metric, "bleu", "chrf" or "ter", ignoring case with ``lowercase``."""
+    if name == "ter":
+        return TER(case_sensitive=not lowercase)
+    return {"bleu": BLEU, "chrf": CHRF}[name](lowercase=lowercase)
+
+
 def nfc_lines(lines: Iterable[str]) -> list[str]:
     """Each line in Unicode normalization form NFC (what every score here is computed on)."""
     return [unicodedata.normalize(UNICODE_NORMALIZATION, line) for line in lines]
@@ -52,7 +59,7 @@ def score_corpus(
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
     hyps, refs = nfc_lines(hyps), nfc_lines(refs)
-    bleu, chrf, ter = BLEU(lowercase=lowercase), CHRF(lowercase=lowercase), TER(case_sensitive=not lowercase)
+    bleu, chrf, ter = (sacrebleu_metric(name, lowercase) for name in ("bleu", "chrf", "ter"))
     b = bleu.corpus_score(hyps, [refs])
     c = chrf.corpus_score(hyps, [refs])
     t = ter.corpus_score(hyps, [refs])
@@ -72,7 +79,7 @@ def score_corpus(
 def quick_bleu(hyps: list[str], refs: list[str], lowercase: bool = False) -> tuple[float, float]:
     """(BLEU, chrF) only, in Unicode NFC like :func:`score_corpus`: the validation metrics."""
     hyps, refs = nfc_lines(hyps), nfc_lines(refs)
-    bleu, chrf = BLEU(lowercase=lowercase), CHRF(lowercase=lowercase)
+    bleu, chrf = sacrebleu_metric("bleu", lowercase), sacrebleu_metric("chrf", lowercase)
     return bleu.corpus_score(hyps, [refs]).score, chrf.corpus_score(hyps, [refs]).score
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mt.evaluation.metrics import nfc_lines
+from mt.evaluation.metrics import nfc_lines, sacrebleu_metric
 from mt.report.collect import Job
 from mt.report.group import Group, show_value
 
@@ -41,15 +41,6 @@ def _sacrebleu_seed(seed: int) -> Iterator[None]:
             os.environ.pop("SACREBLEU_SEED", None)
         else:
             os.environ["SACREBLEU_SEED"] = old
-
-
-def _sacrebleu_metric(metric: str, lowercase: bool = False) -> Any:
-    """A fresh sacreBLEU metric object for "bleu", "chrf" or "ter" (ignoring case with `lowercase`)."""
-    from sacrebleu.metrics import BLEU, CHRF, TER
-
-    if metric == "ter":
-        return TER(case_sensitive=not lowercase)
-    return {"bleu": BLEU, "chrf": CHRF}[metric](lowercase=lowercase)
 
 
 def paired_bootstrap(
@@ -82,7 +73,7 @@ def paired_bootstrap(
     with _sacrebleu_seed(seed):
         test = PairedTest(
             [("baseline", baseline_hyps), ("system", system_hyps)],
-            {metric: _sacrebleu_metric(metric, lowercase)},
+            {metric: sacrebleu_metric(metric, lowercase)},
             references=[refs],
             test_type="bs",
             n_samples=n_resamples,
