@@ -11,6 +11,10 @@ from mt.config import (
     ALIGN_METHODS,
     DEFAULT_ALIGN_METHOD,
     DEFAULT_ALIGN_THRESHOLD,
+    DEFAULT_BEAM_SIZE,
+    DEFAULT_LENGTH_PENALTY,
+    DEFAULT_MAX_LEN_A,
+    DEFAULT_MAX_LEN_B,
     DEFAULT_MAX_OUTPUT_TOKENS,
     DEFAULT_MAX_RSS_MB,
     GOLD_FORMATS,
@@ -72,11 +76,11 @@ class TranslateConfig:
     ensemble: list[str] = field(default_factory=list)  # more checkpoints, decoded with it as one ensemble
     input: str | None = None  # a file; null = standard input
     output: str | None = None  # a file; null = standard output
-    beam_size: int = 5
+    beam_size: int = DEFAULT_BEAM_SIZE
     n_best: int = 1  # > 1: n tab-separated hypotheses per line, best first
-    length_penalty: float = 1.0
-    max_len_a: float = 1.5
-    max_len_b: int = 10
+    length_penalty: float = DEFAULT_LENGTH_PENALTY
+    max_len_a: float = DEFAULT_MAX_LEN_A
+    max_len_b: int = DEFAULT_MAX_LEN_B
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # hard cap on output length (incl. EOS)
     min_length: int = 0  # the search rules of mt.search.rules, off by default
     no_repeat_ngram_size: int = 0

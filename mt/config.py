@@ -26,6 +26,13 @@ DEFAULT_MAX_RSS_MB = 2600  # MiB; resident-memory cap of training and decoding (
 # Hard cap on decoded output length (incl. EOS), whatever the source length: a pathological
 # input (say a 100,000-character line) must not turn into tens of thousands of decoder steps.
 DEFAULT_MAX_OUTPUT_TOKENS = 400
+# Beam search of the final test, mt-evaluate and mt-translate (mt.search.SearchConfig and the
+# trainer's / mt-translate's keys of the same meaning): beam width, GNMT length penalty alpha,
+# and the length limit a * source length + b tokens.
+DEFAULT_BEAM_SIZE = 5
+DEFAULT_LENGTH_PENALTY = 1.0
+DEFAULT_MAX_LEN_A = 1.5
+DEFAULT_MAX_LEN_B = 10
 # Word links from attention: every pair whose word-level weight reaches the threshold. Chosen
 # on the first 500 CzEnAli pairs over the five global mechanisms (en->cs, 400 updates): mean AER
 # 84.5% at 0.1 against 86.8% for argmax (Luong et al., 2015), 84.8% at 0.08 and 85.6% at 0.15;
@@ -194,10 +201,10 @@ class TrainerConfig:
     )
     plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
     sample_sentences: int = 5  # source / reference / hypothesis rows in TensorBoard
-    test_beam_size: int = 5
-    length_penalty: float = 1.0
-    max_len_a: float = 1.5  # decode at most a * source length + b tokens
-    max_len_b: int = 10
+    test_beam_size: int = DEFAULT_BEAM_SIZE
+    length_penalty: float = DEFAULT_LENGTH_PENALTY
+    max_len_a: float = DEFAULT_MAX_LEN_A  # decode at most a * source length + b tokens
+    max_len_b: int = DEFAULT_MAX_LEN_B
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # hard cap on output length (incl. EOS)
     # rules of the search (mt.search.rules), off by default: no EOS before min_length tokens, no
     # n-gram twice, repeated tokens' logits divided (if > 0) or multiplied by repetition_penalty

@@ -15,6 +15,10 @@ from clihelpers import run
 
 from mt.command_config import EvaluateConfig, TranslateConfig, validate_search
 from mt.config import (
+    DEFAULT_BEAM_SIZE,
+    DEFAULT_LENGTH_PENALTY,
+    DEFAULT_MAX_LEN_A,
+    DEFAULT_MAX_LEN_B,
     DEFAULT_MAX_OUTPUT_TOKENS,
     DEFAULT_MAX_RSS_MB,
     ModelConfig,
@@ -22,6 +26,7 @@ from mt.config import (
     TrainerConfig,
     validate_train,
 )
+from mt.config_ranges import TRAINER_DECODING
 from mt.errors import ConfigError
 from mt.search.base import SearchConfig
 
@@ -59,6 +64,22 @@ def test_defaults_are_todays_values_and_written_once():
         assert cfg.max_output_tokens == DEFAULT_MAX_OUTPUT_TOKENS
     assert EvaluateConfig().max_output_tokens is None  # null = the run's trainer.max_output_tokens
     assert TranslateConfig().max_rss_mb == EvaluateConfig().max_rss_mb == DEFAULT_MAX_RSS_MB
+
+
+def test_search_defaults_agree_across_the_schemas():
+    """The trainer's final test, mt-translate and the search itself start from one set of
+    decoding defaults (mt.config's DEFAULT_*), so a default changed once changes all three."""
+    search = SearchConfig()
+    assert (search.beam_size, search.length_penalty, search.max_len_a, search.max_len_b) == (
+        DEFAULT_BEAM_SIZE, DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LEN_A, DEFAULT_MAX_LEN_B)  # fmt: skip
+    trainer, translate = TrainerConfig(), TranslateConfig()
+    for f in dataclasses.fields(SearchConfig):
+        expected = getattr(search, f.name)
+        assert getattr(translate, f.name) == expected, f.name
+        trainer_key = TRAINER_DECODING.get(f.name, f.name)
+        if hasattr(trainer, trainer_key):
+            assert getattr(trainer, trainer_key) == expected, trainer_key
+    assert trainer.test_beam_size == DEFAULT_BEAM_SIZE
 
 
 def test_translate_yaml_matches_the_schema_defaults():

@@ -9,7 +9,13 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from mt.config import DEFAULT_MAX_OUTPUT_TOKENS
+from mt.config import (
+    DEFAULT_BEAM_SIZE,
+    DEFAULT_LENGTH_PENALTY,
+    DEFAULT_MAX_LEN_A,
+    DEFAULT_MAX_LEN_B,
+    DEFAULT_MAX_OUTPUT_TOKENS,
+)
 from mt.config_ranges import TRAINER_DECODING
 
 
@@ -39,11 +45,11 @@ class SearchConfig:
     `mt.search.rules` (0, 0 and 1.0: off).
     """
 
-    beam_size: int = 5
+    beam_size: int = DEFAULT_BEAM_SIZE
     n_best: int = 1
-    length_penalty: float = 1.0
-    max_len_a: float = 1.5
-    max_len_b: int = 10
+    length_penalty: float = DEFAULT_LENGTH_PENALTY
+    max_len_a: float = DEFAULT_MAX_LEN_A
+    max_len_b: int = DEFAULT_MAX_LEN_B
     precision: str = "bf16"
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     min_length: int = 0
