@@ -48,8 +48,11 @@ def check(cmd: list[str]) -> None:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
 
 
-def evaluate(work: Path, name: str, checkpoints: list[Path], splits: list[str]) -> dict[str, Any]:
-    """mt-evaluate of one checkpoint or an ensemble into work/name; its results.json."""
+def evaluate(
+    work: Path, name: str, checkpoints: list[Path], splits: list[str], overrides: list[str] = ()
+) -> dict[str, Any]:
+    """mt-evaluate of one checkpoint or an ensemble into work/name (more `overrides` of
+    mt-evaluate, e.g. `length_penalty=1.5`); its results.json."""
     out = work / name
     if (out / "results.json").is_file():
         return json.loads((out / "results.json").read_text())
@@ -58,7 +61,7 @@ def evaluate(work: Path, name: str, checkpoints: list[Path], splits: list[str]) 
     args = [f"checkpoint={checkpoints[0]}", f"splits=[{','.join(splits)}]", f"hydra.run.dir={out}"]
     if len(checkpoints) > 1:
         args.append("ensemble=[" + ",".join(map(str, checkpoints[1:])) + "]")
-    check([command("mt-evaluate"), *args])
+    check([command("mt-evaluate"), *args, *overrides])
     return json.loads((out / "results.json").read_text())
 
 
