@@ -14,7 +14,9 @@ Variants (each decoded by `mt-evaluate` with the run's own search settings, beam
 - with --other (another seed's finished run of the same configuration): `other best` and
   `other avg best M`, that run's best.pt and average (written under WORKDIR/other);
   `ensemble 2 seeds`, the two best.pt as one ensemble; `ensemble 2 seeds avg best M`, the
-  two runs' `avg best M` as one ensemble.
+  two runs' `avg best M` as one ensemble. With more runs after --other (other seeds or
+  settings sharing the target vocabulary), `otherI best` / `otherI avg best M` for the I-th
+  (averages under WORKDIR/otherI) and `ensemble N seeds` / `ensemble N seeds avg best M` of all.
 
 Every variant is scored on validation, so that the choice between them is made there; test
 scores are printed beside. Decoding time is `mt-evaluate`'s own (search and scoring, summed over
@@ -107,7 +109,13 @@ def main() -> None:
     ap.add_argument("run", type=Path, help="a finished mt-train run with step checkpoints")
     ap.add_argument("--last", type=int, default=5, help="average the N newest step checkpoints")
     ap.add_argument("--best", type=int, default=3, help="average / ensemble the M best-validated ones")
-    ap.add_argument("--other", type=Path, default=None, help="another seed's run: a two-model ensemble")
+    ap.add_argument(
+        "--other",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="other runs (seeds) of one vocabulary: an ensemble of all",
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="default RUN/averaging")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
@@ -123,16 +131,23 @@ def main() -> None:
     variants[f"avg last {a.last}"] = [average(run, work, "last", a.last)]
     variants[f"avg best {a.best}"] = [average(run, work, "best", a.best)]
     variants[f"ensemble best {a.best}"] = best_steps(run, a.best)
-    if a.other is not None:
-        other = a.other.resolve()
-        if not (other / "checkpoints" / "best.pt").is_file():
-            sys.exit(f"{other}: no checkpoints/best.pt; --other takes a finished mt-train run")
-        (work / "other").mkdir(exist_ok=True)
-        other_avg = average(other, work / "other", "best", a.best)
-        variants["other best"] = [other / "checkpoints" / "best.pt"]
-        variants[f"other avg best {a.best}"] = [other_avg]
-        variants["ensemble 2 seeds"] = [ckpts / "best.pt", other / "checkpoints" / "best.pt"]
-        variants[f"ensemble 2 seeds avg best {a.best}"] = [variants[f"avg best {a.best}"][0], other_avg]
+    if a.other:
+        others = [o.resolve() for o in a.other]
+        for other in others:
+            if not (other / "checkpoints" / "best.pt").is_file():
+                sys.exit(f"{other}: no checkpoints/best.pt; --other takes finished mt-train runs")
+        best_pts, avgs = [ckpts / "best.pt"], [variants[f"avg best {a.best}"][0]]
+        for i, other in enumerate(others):
+            sub = work / "other" if len(others) == 1 else work / f"other{i + 1}"
+            tag = "other" if len(others) == 1 else f"other{i + 1}"
+            sub.mkdir(exist_ok=True)
+            avgs.append(average(other, sub, "best", a.best))
+            best_pts.append(other / "checkpoints" / "best.pt")
+            variants[f"{tag} best"] = [best_pts[-1]]
+            variants[f"{tag} avg best {a.best}"] = [avgs[-1]]
+        n = len(best_pts)
+        variants[f"ensemble {n} seeds"] = best_pts
+        variants[f"ensemble {n} seeds avg best {a.best}"] = avgs
     rows = {}
     for name, paths in variants.items():
         rows[name] = summary(evaluate(work, name.replace(" ", "_"), paths, splits), splits)

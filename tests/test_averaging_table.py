@@ -66,3 +66,16 @@ def test_averaging_table_on_a_tiny_run(tmp_path: Path) -> None:
     assert "| ensemble best 2 |" in table.stdout and "(1.00x)" in table.stdout
     again = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout == table.stdout  # read back, not decoded again
+    # two other runs (here the run twice): one ensemble of three, each other run's rows apart
+    many = [*args, str(run_dir), "--json", str(tmp_path / "avg3.json")]
+    three = subprocess.run(many, capture_output=True, text=True, timeout=600)
+    assert three.returncode == 0, three.stderr[-2000:]
+    rows3 = json.loads((tmp_path / "avg3.json").read_text())["rows"]
+    assert list(rows3)[4:] == ["other1 best", "other1 avg best 2", "other2 best", "other2 avg best 2",
+                               "ensemble 3 seeds", "ensemble 3 seeds avg best 2"]  # fmt: skip
+    assert len(rows3["ensemble 3 seeds avg best 2"]["checkpoints"]) == 3
+    assert (work / "other1" / "averaged_best2.pt").is_file() and (
+        work / "other2" / "averaged_best2.pt"
+    ).is_file()
+    assert rows3["ensemble 3 seeds"]["checkpoints"] == [str(run_dir / "checkpoints" / "best.pt")] * 3
+    assert rows3["other2 best"]["validation"] == rows["best"]["validation"]
