@@ -17,6 +17,8 @@ from mt.config import (
     DEFAULT_MAX_LEN_B,
     DEFAULT_MAX_OUTPUT_TOKENS,
     DEFAULT_MAX_RSS_MB,
+    DEFAULT_SHORTLIST_FREQUENT,
+    DEFAULT_SHORTLIST_PER_SOURCE,
     GOLD_FORMATS,
     DataConfig,
     TokenizerConfig,
@@ -24,7 +26,7 @@ from mt.config import (
     require,
     require_one_of,
 )
-from mt.config_ranges import between, check_decoding, check_section
+from mt.config_ranges import SHORTLIST, between, check_decoding, check_section
 
 
 def register_configs() -> None:
@@ -59,6 +61,11 @@ class EvaluateConfig:
     no_repeat_ngram_size: int | None = None
     repetition_penalty: float | None = None
     precision: str | None = None
+    # a vocabulary shortlist (mt-shortlist's file; null = the whole vocabulary): each batch
+    # writes only its candidates (mt.search.shortlist), faster and a different output
+    shortlist: str | None = None
+    shortlist_frequent: int = DEFAULT_SHORTLIST_FREQUENT
+    shortlist_per_source: int = DEFAULT_SHORTLIST_PER_SOURCE
     max_rss_mb: int = DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this; 0 = never
     device: str = "auto"
     plot_sentences: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -89,6 +96,9 @@ class TranslateConfig:
     batch_sentences: int = 0  # 0: about 500 decoder rows per batch (500 // beam_size sentences)
     chunk_lines: int = 5000  # lines read, translated (sorted by length) and written at a time
     precision: str = "bf16"
+    shortlist: str | None = None  # a vocabulary shortlist (mt-shortlist's file), as mt-evaluate's
+    shortlist_frequent: int = DEFAULT_SHORTLIST_FREQUENT
+    shortlist_per_source: int = DEFAULT_SHORTLIST_PER_SOURCE
     max_rss_mb: int = DEFAULT_MAX_RSS_MB  # free heap pages go back to the OS above this; 0 = never
     device: str = "auto"
     attention: bool = False  # write attention matrices (JSON lines) next to the output
@@ -101,6 +111,7 @@ def validate_search(cfg: Any, prefix: str = "") -> None:
     """Raise :class:`ConfigError` for invalid decoding settings of evaluate / translate (the
     ranges, shared with the trainer's final test: `mt.config_ranges.DECODING`)."""
     check_decoding(cfg, prefix)
+    check_section(cfg, "", SHORTLIST)
     require_one_of(cfg.precision, ("fp32", "bf16"), f"{prefix}precision")
     require(
         cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda"),

@@ -33,6 +33,13 @@ DEFAULT_BEAM_SIZE = 5
 DEFAULT_LENGTH_PENALTY = 1.0
 DEFAULT_MAX_LEN_A = 1.5
 DEFAULT_MAX_LEN_B = 10
+# Vocabulary shortlist (mt.search.shortlist; off unless mt-evaluate / mt-translate get
+# shortlist=FILE): translations kept per source subword by mt-shortlist, and what a batch's
+# candidates take of them: the most frequent target subwords and the best translations of each
+# source subword.
+DEFAULT_SHORTLIST_KEEP = 100
+DEFAULT_SHORTLIST_FREQUENT = 100
+DEFAULT_SHORTLIST_PER_SOURCE = 50
 # Word links from attention: every pair whose word-level weight reaches the threshold. Chosen
 # on the first 500 CzEnAli pairs over the five global mechanisms (en->cs, 400 updates): mean AER
 # 84.5% at 0.1 against 86.8% for argmax (Luong et al., 2015), 84.8% at 0.08 and 85.6% at 0.15;

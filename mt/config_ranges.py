@@ -79,6 +79,11 @@ DECODING: dict[str, Range] = {
     "repetition_penalty": positive("1 = off; > 1 discourages repeated tokens"),
     "max_rss_mb": at_least(0, "0 = no cap"),
 }
+# The vocabulary shortlist of mt-evaluate / mt-translate (`shortlist=FILE`).
+SHORTLIST: dict[str, Range] = {
+    "shortlist_frequent": at_least(0, "the most frequent target subwords every batch may write"),
+    "shortlist_per_source": at_least(0, "translations per source subword, at most the file's --keep"),
+}
 TRAINER_DECODING = {"beam_size": "test_beam_size"}  # decoding key -> its name under trainer.
 SEED = between(0, 2**32 - 1, note="what NumPy and sentencepiece accept")
 UNIT_OPEN = between(0.0, 1.0, "[)")

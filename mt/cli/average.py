@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
-from mt.errors import USER_ERRORS, CheckpointError
+from mt.errors import CheckpointError
 
 AVERAGED_NAME = "averaged.pt"
 STEP_FILE = re.compile(r"step_\d+\.pt")  # the trainer's rotated step checkpoints (step_00001950.pt)
@@ -91,24 +90,22 @@ def best_validated(steps: list[Path], n: int) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     """Average, write atomically, print one line; exit code 2 with one `error:` line otherwise."""
-    from mt.errors import os_error_message
+    from mt.cli.common import exit_on_user_error
     from mt.training.averaging import average_checkpoints
     from mt.training.checkpoint import atomic_torch_save
 
     args = parse_args(argv)
-    try:
+
+    def write() -> tuple[list[Path], Path, dict]:
         paths = chosen_checkpoints(args)
         output = args.output or paths[0].parent / AVERAGED_NAME
         if output.exists():
             raise CheckpointError(f"{output} exists and is kept: remove it or give --output NEW_FILE")
         averaged = average_checkpoints(paths)
         atomic_torch_save(averaged, output)
-    except USER_ERRORS as e:
-        print(f"mt-average: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:
-        print(f"mt-average: error: {os_error_message(e) or e}", file=sys.stderr)
-        sys.exit(2)
+        return paths, output, averaged
+
+    paths, output, averaged = exit_on_user_error("mt-average", write)
     steps = ", ".join(str(s) for s in averaged["averaged_steps"])
     print(f"averaged {len(paths)} checkpoints (steps {steps}) into {output}")
 

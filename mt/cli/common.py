@@ -148,6 +148,20 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def exit_on_user_error(prog: str, fn: Callable[[], Any]) -> Any:
+    """`fn()` for a command without Hydra (mt-average, mt-shortlist): a known user error or a
+    machine's OSError is one `PROG: error: ...` line and exit status 2."""
+    from mt.errors import USER_ERRORS, os_error_message
+
+    try:
+        return fn()
+    except USER_ERRORS as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+    except OSError as e:
+        print(f"{prog}: error: {os_error_message(e) or e}", file=sys.stderr)
+    sys.exit(2)
+
+
 # Hydra flags after which the command line is not a plain run (help, config printing, sweeps).
 _HYDRA_FLAGS = ("-m", "--multirun", "-c", "--cfg", "--info", "--help", "-h", "--hydra-help", "--version",
                 "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--resolve",

@@ -6,6 +6,7 @@ them with sacreBLEU and tokenized lowercased BLEU, and save outputs and alignmen
     mt-evaluate checkpoint=... max_output_tokens=200 max_rss_mb=4000
     mt-evaluate checkpoint=... +files.test=moved/test      # the split's text is elsewhere now
     mt-evaluate checkpoint=... score_references=true       # + each reference's log-probability
+    mt-evaluate checkpoint=... shortlist=RUN/shortlist.pt  # a vocabulary shortlist (mt-shortlist)
 
 Only the checkpoint (model, tokenizer, config) and the evaluated splits are read: the training
 corpus and the run's data cache may have moved or gone (`mt.evaluation.eval_data`).
@@ -38,6 +39,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     from mt.io import write_json
     from mt.runtime import resolve_device, tune_allocator
     from mt.search.base import SearchConfig
+    from mt.search.shortlist import from_settings as load_shortlist
     from mt.training.checkpoint import describe, load_ensemble, load_model
 
     if cfg.score_references and cfg.ensemble:
@@ -55,16 +57,19 @@ def evaluate(cfg: EvaluateConfig, out_dir: Path) -> dict:
     data_cfg = loaded.config.data
     if cfg.data_dir:
         data_cfg = dataclasses.replace(data_cfg, data_dir=cfg.data_dir)
+    shortlist = load_shortlist(cfg, loaded.tokenizer.to_bytes())
     data = load_eval_data(data_cfg, loaded.tokenizer, cfg.splits or None, cfg.files)  # [] = default
     splits = list(data.encoded)
     search = SearchConfig.from_settings(cfg)
     scores = evaluate_splits(model, data, data_cfg, splits, search, device, out_dir, data_cfg.tgt_lang,
-                             plot_sentences=list(cfg.plot_sentences))  # fmt: skip
+                             plot_sentences=list(cfg.plot_sentences), shortlist=shortlist)  # fmt: skip
     if cfg.score_references:
         score_references(model, data, data_cfg, splits, cfg.precision, device, out_dir, scores)
     results = {"checkpoint": str(cfg.checkpoint), "model": describe(loaded), "test": scores}
     if cfg.ensemble:
         results["ensemble"] = [str(cfg.checkpoint), *map(str, cfg.ensemble)]
+    if shortlist is not None:
+        results["shortlist"] = {"file": str(cfg.shortlist), **shortlist.describe()}
     write_json(out_dir / "results.json", results)
     for split, s in scores.items():
         print(summary_line(split, s))

@@ -3,6 +3,7 @@
     echo "Ein Hund rennt." | mt-translate checkpoint=RUN/checkpoints/best.pt
     mt-translate checkpoint=... input=in.de output=out.en beam_size=5 n_best=3 +attention=true
     mt-translate checkpoint=... max_output_tokens=100 max_rss_mb=4000
+    mt-translate checkpoint=... shortlist=RUN/shortlist.pt    # a vocabulary shortlist (mt-shortlist)
 
 Empty input lines give empty output lines. Inputs longer than `max_src_len` subwords are
 cut (a warning says which), and no output is longer than `max_output_tokens` (EOS included).
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from mt.data.tokenizer import Tokenizer
     from mt.models.seq2seq import Seq2Seq
     from mt.search.base import Hypothesis
+    from mt.search.shortlist import Shortlist
 
 register_resolvers()
 log = logging.getLogger("mt.translate")
@@ -83,6 +85,7 @@ def translate(cfg: TranslateConfig) -> int:
     from tqdm import tqdm
 
     from mt.runtime import resolve_device, tune_allocator
+    from mt.search.shortlist import from_settings as load_shortlist
     from mt.search.stream import LineSink, stream_chunks
     from mt.training.checkpoint import load_ensemble, load_model
 
@@ -91,6 +94,7 @@ def translate(cfg: TranslateConfig) -> int:
     device = resolve_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     model = load_ensemble(loaded, cfg.checkpoint, cfg.ensemble, device)
+    shortlist = load_shortlist(cfg, loaded.tokenizer.to_bytes())
     sinks = {"output": LineSink(cfg.output)}
     if cfg.alignment and cfg.output:
         sinks["align"] = LineSink(f"{cfg.output}.align")
@@ -98,7 +102,7 @@ def translate(cfg: TranslateConfig) -> int:
         sinks["attention"] = LineSink(
             f"{cfg.output}.attention.jsonl" if cfg.output else "translate.attention.jsonl"
         )
-    chunks = ChunkTranslator(model, loaded.tokenizer, cfg, device)
+    chunks = ChunkTranslator(model, loaded.tokenizer, cfg, device, shortlist)
     with tqdm(desc="translate", unit="line", disable=None, leave=False) as bar:
         n_lines = stream_chunks(input_lines(cfg.input), chunks, sinks, cfg.chunk_lines, bar.update)
     if "align" in sinks:
@@ -108,6 +112,9 @@ def translate(cfg: TranslateConfig) -> int:
     rate = chunks.translated / chunks.seconds if chunks.seconds > 0 else 0.0
     log.info("translated %d lines (%d empty) in %.1fs, %.0f sentences/s, beam %d",
              n_lines, n_lines - chunks.translated, chunks.seconds, rate, cfg.beam_size)  # fmt: skip
+    if shortlist is not None:
+        log.info("shortlist %s: %.0f candidate target subwords per batch on average",
+                 cfg.shortlist, shortlist.describe()["mean_candidates"])  # fmt: skip
     return n_lines
 
 
@@ -115,12 +122,21 @@ class ChunkTranslator:
     """`(chunk of input lines, number of its first line) -> output lines by sink` for
     `stream_chunks`: "output" (hypotheses, or `hyp<TAB>links` on standard output with
     alignment), "align" (links, with an output file) and "attention" (JSON), one per input
-    line. Counts the non-empty lines translated and the seconds spent decoding."""
+    line. Counts the non-empty lines translated and the seconds spent decoding. With a
+    `shortlist`, each batch writes only its candidate target subwords."""
 
-    def __init__(self, model: Seq2Seq, tok: Tokenizer, cfg: TranslateConfig, device: torch.device) -> None:
+    def __init__(
+        self,
+        model: Seq2Seq,
+        tok: Tokenizer,
+        cfg: TranslateConfig,
+        device: torch.device,
+        shortlist: Shortlist | None = None,
+    ) -> None:
         from mt.search.base import SearchConfig
 
         self.model, self.tok, self.cfg, self.device = model, tok, cfg, device
+        self.shortlist = shortlist
         self.search = SearchConfig.from_settings(cfg)
         self.translated = 0
         self.seconds = 0.0
@@ -139,7 +155,8 @@ class ChunkTranslator:
                             first + i + 1, len(src), cfg.max_src_len)  # fmt: skip
                 ids[k] = src[: cfg.max_src_len - 1] + [EOS_ID]
         t0 = time.perf_counter()
-        hyps = translate_ids(self.model, ids, self.search, self.device, batch_sentences=cfg.batch_sentences)
+        hyps = translate_ids(self.model, ids, self.search, self.device, batch_sentences=cfg.batch_sentences,
+                             shortlist=self.shortlist)  # fmt: skip
         self.seconds += time.perf_counter() - t0
         self.translated += len(todo)
         by_line = dict(zip(todo, hyps, strict=True))

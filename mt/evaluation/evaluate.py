@@ -18,6 +18,7 @@ from mt.io import write_lines
 from mt.models.ensemble import Ensemble
 from mt.models.seq2seq import Seq2Seq
 from mt.search.base import SearchConfig
+from mt.search.shortlist import Shortlist
 from mt.search.translate import translate_split
 
 log = logging.getLogger("mt.eval")
@@ -35,18 +36,21 @@ def evaluate_splits(
     plot_sentences: list[int] | None = None,
     tb: TensorBoard | None = None,
     step: int = 0,
+    shortlist: Shortlist | None = None,
 ) -> dict[str, Any]:
     """For each split: decode, score against the raw references, write `outputs/<split>.hyp`
     (one detokenized line per source line), `outputs/<split>.ref` (the references as read, for
     paired significance tests across runs) and alignment plots -> {split: scores}. Scores are
     computed on Unicode NFC text (`score_corpus`), whatever form the reference file is in, and
-    ignore case when the tokenizer lowercases."""
+    ignore case when the tokenizer lowercases. With a `shortlist`, each batch is decoded over
+    its candidate target ids only."""
     results: dict[str, Any] = {}
     tok = data.tokenizer
     for split in splits:
         ds = data.encoded[split]
         t0 = time.perf_counter()
-        hyps = translate_split(model, ds, data_cfg, search, device)
+        batches_before = len(shortlist.sizes) if shortlist is not None else 0
+        hyps = translate_split(model, ds, data_cfg, search, device, shortlist)
         seconds = time.perf_counter() - t0
         outputs = [tok.decode_tgt(h[0].tokens) for h in hyps]
         refs = list(data.text[split]["tgt"])
@@ -55,7 +59,8 @@ def evaluate_splits(
                             "max_len_a": search.max_len_a, "max_len_b": search.max_len_b,
                             "max_output_tokens": search.max_output_tokens, "min_length": search.min_length,
                             "no_repeat_ngram_size": search.no_repeat_ngram_size,
-                            "repetition_penalty": search.repetition_penalty}  # fmt: skip
+                            "repetition_penalty": search.repetition_penalty,
+                            "shortlist": None if shortlist is None else shortlist.describe(batches_before)}  # fmt: skip
         scores["sentences"] = len(outputs)
         scores["decode_seconds"] = round(seconds, 2)
         results[split] = scores

@@ -41,11 +41,17 @@ class EncoderContext:
     memory: Tensor  # (B, S, Hk): attention values
     keys: Tensor  # (B, S, *): attention.precompute_keys(memory)
     mask: Tensor  # (B, S) bool, True = real source token
+    # the output layer's weight (V', H) and bias (V',) on a shortlist's V' target ids, sliced
+    # once per batch (mt.search.shortlist); None = the whole vocabulary
+    vocab_out: tuple[Tensor, Tensor] | None = None
 
     def select(self, idx: Tensor) -> EncoderContext:
         """Rows `idx` (N,) of the batch (for beam expansion, reordering and pruning)."""
         return EncoderContext(
-            self.memory.index_select(0, idx), self.keys.index_select(0, idx), self.mask.index_select(0, idx)
+            self.memory.index_select(0, idx),
+            self.keys.index_select(0, idx),
+            self.mask.index_select(0, idx),
+            self.vocab_out,
         )
 
 

@@ -58,10 +58,11 @@ class Ensemble(nn.Module):
         return self.models[0].tgt_vocab_size
 
     def encode(
-        self, src: Tensor, src_lens: Tensor, src_mask: Tensor
+        self, src: Tensor, src_lens: Tensor, src_mask: Tensor, vocab: Tensor | None = None
     ) -> tuple[EnsembleContext, EnsembleState]:
-        """Every model's context and initial state for src (B, S)."""
-        pairs = [m.encode(src, src_lens, src_mask) for m in self.models]
+        """Every model's context and initial state for src (B, S) (on a shortlist `vocab`: see
+        `Seq2Seq.encode`)."""
+        pairs = [m.encode(src, src_lens, src_mask, vocab) for m in self.models]
         return EnsembleContext(tuple(c for c, _ in pairs)), EnsembleState(tuple(s for _, s in pairs))
 
     def next_scores(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from mt.models.attention import build_attention
 from mt.models.decoder import Decoder, DecoderState, EncoderContext
@@ -38,16 +39,28 @@ class Seq2Seq(nn.Module):
                 )
             self.output.weight = decoder.embed.weight
 
-    def encode(self, src: Tensor, src_lens: Tensor, src_mask: Tensor) -> tuple[EncoderContext, DecoderState]:
-        """src (B, S), src_lens (B,), src_mask (B, S) -> per-batch attention context and initial state."""
+    def encode(
+        self, src: Tensor, src_lens: Tensor, src_mask: Tensor, vocab: Tensor | None = None
+    ) -> tuple[EncoderContext, DecoderState]:
+        """src (B, S), src_lens (B,), src_mask (B, S) -> per-batch attention context and initial
+        state; with `vocab` (V',) the target ids of a shortlist, `next_scores` scores those only."""
         memory, h, c = self.encoder(src, src_lens)
-        if torch.is_autocast_enabled(memory.device.type):
+        autocast = torch.is_autocast_enabled(memory.device.type)
+        if autocast:
             # The attention context bmm casts its values at every decoder step otherwise, and
             # autograd keeps each (B, S, Hk) copy: 270 MB over a batch of 91 x 56-token sentences.
             memory = memory.to(torch.get_autocast_dtype(memory.device.type))
         keys = self.decoder.attention.precompute_keys(memory)  # once per batch
         h0, c0 = self.bridge(h, c)
-        return EncoderContext(memory, keys, src_mask), self.decoder.init_state(h0, c0, src_mask.size(1))
+        vocab_out = None
+        if vocab is not None:  # the shortlist's rows of the output layer, (V', H) and (V',)
+            weight, bias = self.output.weight.index_select(0, vocab), self.output.bias.index_select(0, vocab)
+            if autocast:  # cast once, not at every step
+                dtype = torch.get_autocast_dtype(memory.device.type)
+                weight, bias = weight.to(dtype), bias.to(dtype)
+            vocab_out = (weight, bias)
+        ctx = EncoderContext(memory, keys, src_mask, vocab_out)
+        return ctx, self.decoder.init_state(h0, c0, src_mask.size(1))
 
     @property
     def tgt_vocab_size(self) -> int:
@@ -57,8 +70,11 @@ class Seq2Seq(nn.Module):
     def next_scores(
         self, prev: Tensor, state: DecoderState, ctx: EncoderContext
     ) -> tuple[Tensor, Tensor, DecoderState]:
-        """One search step: prev (B,) long -> logits (B, V) float32, attention weights (B, S), state."""
+        """One search step: prev (B,) long -> logits (B, V) float32 (B, V' on a shortlist: the
+        order of its ids), attention weights (B, S), state."""
         feats, weights, state = self.decoder.step(prev, state, ctx)  # (B, H), (B, S)
+        if ctx.vocab_out is not None:
+            return F.linear(feats, *ctx.vocab_out).float(), weights, state
         return self.output(feats).float(), weights, state
 
     def forward(

@@ -25,12 +25,16 @@ class SearchModel(Protocol):
     @property
     def tgt_vocab_size(self) -> int: ...
 
-    def encode(self, src: Tensor, src_lens: Tensor, src_mask: Tensor) -> tuple[Any, Any]:
-        """(context, state) for src (B, S); both have ``select(idx)`` over rows."""
+    def encode(
+        self, src: Tensor, src_lens: Tensor, src_mask: Tensor, vocab: Tensor | None = None
+    ) -> tuple[Any, Any]:
+        """(context, state) for src (B, S); both have ``select(idx)`` over rows. With `vocab`
+        (V',), sorted target ids (a shortlist), the scores are over those ids only."""
         ...
 
     def next_scores(self, prev: Tensor, state: Any, ctx: Any) -> tuple[Tensor, Tensor, Any]:
-        """prev (B,) -> next-token scores (B, V) float32, attention (B, S), the new state."""
+        """prev (B,) -> next-token scores (B, V) float32 ((B, V') on a shortlist), attention
+        (B, S), the new state."""
         ...
 
 

@@ -22,7 +22,9 @@ from mt.search.rules import any_rule, apply_rules
 
 
 @torch.no_grad()
-def beam_search(model: SearchModel, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
+def beam_search(
+    model: SearchModel, batch: Batch, search: SearchConfig, vocab: Tensor | None = None
+) -> list[list[Hypothesis]]:
     """Batched beam search: src (B, S) -> per sentence its `n_best` hypotheses, best first.
 
     Each step ranks the 2K best continuations of every sentence; those among the top K
@@ -38,7 +40,8 @@ def beam_search(model: SearchModel, batch: Batch, search: SearchConfig) -> list[
     Uses `search.beam_size` (K), `n_best`, `length_penalty` (alpha), the length limit
     (`max_len_a`, `max_len_b`, `max_output_tokens`) and the rules of `mt.search.rules` (with
     them on, each live beam's tokens so far are kept in step with the beams); `precision` is
-    the caller's autocast.
+    the caller's autocast. With `vocab` (V',), the sorted target ids of a shortlist
+    (`mt.search.shortlist`), only those can be chosen, their probabilities normalised over them.
     """
     K, n_best, alpha = search.beam_size, search.n_best, search.length_penalty
     if not 1 <= n_best <= K:
@@ -46,10 +49,13 @@ def beam_search(model: SearchModel, batch: Batch, search: SearchConfig) -> list[
     src, src_lens = batch.src, batch.src_lens
     B, S = src.shape
     device = src.device
-    V = model.tgt_vocab_size
+    V = model.tgt_vocab_size if vocab is None else vocab.numel()  # columns of the scores
     if 2 * K > V:
-        raise ValueError(f"beam size {K} is too large for a vocabulary of {V}: need 2 * beam <= vocabulary")
-    ctx, state = model.encode(src, src_lens, batch.src_mask)  # one row per sentence until step 0 is done
+        what = "a vocabulary" if vocab is None else "a shortlist"
+        raise ValueError(f"beam size {K} is too large for {what} of {V}: need 2 * beam <= {V}")
+    ctx, state = model.encode(
+        src, src_lens, batch.src_mask, vocab
+    )  # one row per sentence until step 0 is done
     limit = max_lengths(src_lens, search).to(device)  # (B,)
     T = int(limit.max())
 
@@ -81,12 +87,12 @@ def beam_search(model: SearchModel, batch: Batch, search: SearchConfig) -> list[
         n, kk = beam_score.shape
         logits, weights, state = model.next_scores(prev, state, ctx)  # (n*kk, V), (n*kk, S)
         if rules:
-            logits = apply_rules(logits, live, search)
+            logits = apply_rules(logits, live, search, vocab)
         logp = F.log_softmax(logits, dim=-1)  # (n*kk, V)
         cand = (beam_score.view(n * kk, 1) + logp).view(n, kk * V)
         top_score, top_idx = cand.topk(2 * K, dim=1)  # (n, 2K), best first
         origin = torch.div(top_idx, V, rounding_mode="floor")  # (n, 2K) beam of origin
-        token = top_idx % V
+        token = top_idx % V if vocab is None else vocab[top_idx % V]  # (n, 2K) token ids
         w = weights.float().view(n, kk, S).gather(1, origin[..., None].expand(-1, -1, S))  # (n, 2K, S)
 
         at_limit = (t + 1 >= limit[alive])[:, None]  # (n, 1)

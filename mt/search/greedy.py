@@ -18,17 +18,20 @@ from mt.search.rules import any_rule, apply_rules
 
 
 @torch.no_grad()
-def greedy_search(model: SearchModel, batch: Batch, search: SearchConfig) -> list[Hypothesis]:
+def greedy_search(
+    model: SearchModel, batch: Batch, search: SearchConfig, vocab: Tensor | None = None
+) -> list[Hypothesis]:
     """Greedy decoding of `batch` (src (B, S)) -> one hypothesis per sentence, in order.
 
     Uses `search.max_len_a`, `max_len_b` and `max_output_tokens` (the length limit) and the
     rules of `mt.search.rules`; the beam settings are ignored. Score = sum of log-probabilities
-    of the chosen tokens.
+    of the chosen tokens. With `vocab` (V',), the sorted target ids of a shortlist
+    (`mt.search.shortlist`), only those can be chosen, their probabilities normalised over them.
     """
     src, src_lens = batch.src, batch.src_lens
     B, S = src.shape
     device = src.device
-    ctx, state = model.encode(src, src_lens, batch.src_mask)
+    ctx, state = model.encode(src, src_lens, batch.src_mask, vocab)
     limit = max_lengths(src_lens, search).to(device)  # (B,)
     T = int(limit.max())
     out_tokens = torch.full((B, T), EOS_ID, dtype=torch.long, device=device)
@@ -42,9 +45,11 @@ def greedy_search(model: SearchModel, batch: Batch, search: SearchConfig) -> lis
     for t in range(T):
         logits, weights, state = model.next_scores(prev, state, ctx)  # (n, V), (n, S)
         if rules:
-            logits = apply_rules(logits, out_tokens[alive, :t], search)
-        logp = F.log_softmax(logits, dim=-1)  # (n, V)
+            logits = apply_rules(logits, out_tokens[alive, :t], search, vocab)
+        logp = F.log_softmax(logits, dim=-1)  # (n, V) or (n, V')
         best, tok = logp.max(dim=-1)  # (n,)
+        if vocab is not None:
+            tok = vocab[tok]  # shortlist column -> token id
         out_tokens[alive, t] = tok
         out_att[alive, t] = weights.float()
         scores[alive] += best

@@ -41,9 +41,14 @@ def any_rule(rules: Rules) -> bool:
     return rules.min_length > 0 or needs_history(rules)
 
 
-def apply_rules(logits: Tensor, history: Tensor, rules: Rules) -> Tensor:
+def apply_rules(logits: Tensor, history: Tensor, rules: Rules, vocab: Tensor | None = None) -> Tensor:
     """Logits (N, V) of the next token after `history` (N, t): the t tokens each row has
-    produced (no BOS), the same t for every row. Returns new logits (N, V)."""
+    produced (no BOS), the same t for every row. Returns new logits (N, V). On a shortlist,
+    logits are (N, V') over the sorted ids `vocab` (V',), which hold every token of `history`."""
+    eos = EOS_ID
+    if vocab is not None:  # token ids -> their columns in the shortlist's logits
+        history = torch.searchsorted(vocab, history)
+        eos = int(torch.searchsorted(vocab, torch.tensor(EOS_ID, device=vocab.device)))
     t = history.size(1)
     if rules.repetition_penalty != 1.0 and t > 0:
         seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, history, True)  # (N, V)
@@ -57,5 +62,5 @@ def apply_rules(logits: Tensor, history: Tensor, rules: Rules) -> Tensor:
         ban = torch.where(repeats, -math.inf, 0.0).to(logits.dtype)
         logits = logits.scatter_add(1, grams[..., -1], ban)  # -inf on each n-gram's last token
     if t < rules.min_length:
-        logits = logits.index_fill(1, torch.tensor([EOS_ID], device=logits.device), -math.inf)
+        logits = logits.index_fill(1, torch.tensor([eos], device=logits.device), -math.inf)
     return logits

@@ -15,28 +15,37 @@ from mt.runtime import autocast, release_memory
 from mt.search.base import Hypothesis, SearchConfig
 from mt.search.beam import beam_search
 from mt.search.greedy import greedy_search
+from mt.search.shortlist import Shortlist
 
 __all__ = ["SearchConfig", "decode_batch", "translate_ids", "translate_split"]
 
 
-def decode_batch(model: Seq2Seq | Ensemble, batch: Batch, search: SearchConfig) -> list[list[Hypothesis]]:
+def decode_batch(
+    model: Seq2Seq | Ensemble, batch: Batch, search: SearchConfig, shortlist: Shortlist | None = None
+) -> list[list[Hypothesis]]:
     """Decode one batch (already on the model's device) -> per sentence its n-best list
-    (greedy search when `search.beam_size` is 1), under `search.precision` autocast."""
+    (greedy search when `search.beam_size` is 1), under `search.precision` autocast; with a
+    `shortlist`, over the batch's candidate target ids only."""
+    vocab = None if shortlist is None else shortlist.candidates(batch.src, batch.src_mask)
     with autocast(batch.src.device, search.precision):
         if search.beam_size == 1:
-            return [[h] for h in greedy_search(model, batch, search)]
-        return beam_search(model, batch, search)
+            return [[h] for h in greedy_search(model, batch, search, vocab)]
+        return beam_search(model, batch, search, vocab)
 
 
 def _decode_batches(
-    model: Seq2Seq | Ensemble, batches: Iterable[Batch], search: SearchConfig, device
+    model: Seq2Seq | Ensemble,
+    batches: Iterable[Batch],
+    search: SearchConfig,
+    device,
+    shortlist: Shortlist | None = None,
 ) -> list[list[Hypothesis]]:
     was_training = model.training
     model.eval()
     indices, outputs = [], []
     try:
         for batch in batches:
-            outputs.extend(decode_batch(model, batch.to(device), search))
+            outputs.extend(decode_batch(model, batch.to(device), search, shortlist))
             indices.extend(batch.indices.tolist())
             release_memory()
     finally:
@@ -45,7 +54,12 @@ def _decode_batches(
 
 
 def translate_split(
-    model: Seq2Seq | Ensemble, ds: Dataset, data_cfg, search: SearchConfig, device: torch.device
+    model: Seq2Seq | Ensemble,
+    ds: Dataset,
+    data_cfg,
+    search: SearchConfig,
+    device: torch.device,
+    shortlist: Shortlist | None = None,
 ) -> list[list[Hypothesis]]:
     """Every row of an encoded split (src_ids column), n-best lists in dataset order.
 
@@ -54,7 +68,7 @@ def translate_split(
     """
     size = eval_batch_size(data_cfg, search.beam_size)
     loader = make_eval_loader(ds.select_columns(["src_ids", "src_len"]), data_cfg, batch_sentences=size)
-    return _decode_batches(model, loader, search, device)
+    return _decode_batches(model, loader, search, device, shortlist)
 
 
 def translate_ids(
@@ -64,6 +78,7 @@ def translate_ids(
     device: torch.device,
     batch_sentences: int = 0,
     batch_rows: int = 500,
+    shortlist: Shortlist | None = None,
 ) -> list[list[Hypothesis]]:
     """Encoded sources (each ending with EOS) -> n-best lists in input order.
 
@@ -81,4 +96,4 @@ def translate_ids(
             rows = order[start : start + batch_sentences]
             yield collate([ids[i] for i in rows], None, rows)
 
-    return _decode_batches(model, batches(), search, device)
+    return _decode_batches(model, batches(), search, device, shortlist)
