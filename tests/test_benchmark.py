@@ -77,3 +77,14 @@ def test_counted_work_counts_every_decoder_row_and_its_flops(beam_size):
     expected = encode_flops(model, 3 * S, 3) + rows * decode_token_flops(model, S)
     assert work["flops"] == pytest.approx(expected)
     assert "encode" not in vars(model) and "next_scores" not in vars(model)  # the methods are back
+    # on a shortlist of 4 specials + 8 frequent ids, the output projection has 12 rows, not 30
+    from mt.search.shortlist import NO_ID, LexicalTable, Shortlist
+
+    table = LexicalTable(torch.arange(4, 20), torch.full((30, 2), NO_ID), "x", "de", "en", 1, 1)
+    with counted_work(model) as work:
+        decode_batch(model, batch, search, Shortlist(table, frequent=8, per_source=0))
+    assert work["hypothesis_steps"] == rows
+    expected = encode_flops(model, 3 * S, 3) + rows * decode_token_flops(model, S, 12)
+    assert work["flops"] == pytest.approx(expected) and decode_token_flops(model, S, 12) < decode_token_flops(
+        model, S
+    )

@@ -7,6 +7,8 @@ other token no probability, and files of another tokenizer are refused by name."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,11 +54,14 @@ def test_ibm1_finds_the_translation_of_every_word() -> None:
         assert int(table.lexical[de_ids[de_word], 0]) == en_ids[en_word], de_word
     # ids that never occur as a source (the specials) have no translations
     assert (table.lexical[sorted(SPECIAL_IDS)] == NO_ID).all()
-    # target ids by frequency: "the" (three German articles) first, no specials, all seen ones
+    # every target id but the specials by frequency: "the" (three German articles) first
     counts = torch.bincount(torch.tensor([i for line in tgt for i in line]), minlength=4 + len(en_ids))
     assert int(table.frequent[0]) == en_ids["the"]
-    assert sorted(table.frequent.tolist()) == [i for i in range(len(counts)) if counts[i] > 0]
+    assert sorted(table.frequent.tolist()) == list(range(4, 4 + len(en_ids)))
     assert (counts[table.frequent][:-1] >= counts[table.frequent][1:]).all()
+    unseen = build_table(src, tgt, 4 + len(de_ids), 10 + len(en_ids), keep=3, iterations=1,
+                         tokenizer_sha256="x", src_lang="de", tgt_lang="en")  # fmt: skip
+    assert unseen.frequent[-6:].tolist() == list(range(4 + len(en_ids), 10 + len(en_ids)))  # never seen: last
 
 
 def test_candidates_are_specials_frequent_ids_and_the_batch_sources_translations() -> None:
@@ -198,3 +203,33 @@ def test_mt_shortlist_then_mt_evaluate_and_mt_translate_with_it(trained: Path, t
     assert too_many.returncode == 2 and "config error at `shortlist_per_source`" in err and "--keep 21" in err
     negative = run("mt-evaluate", common + [*short_args[:1], "shortlist_frequent=-1"], cwd=tmp_path)
     assert negative.returncode == 2 and "shortlist_frequent" in negative.stderr.decode()
+
+
+@pytest.mark.slow  # mt-shortlist and six decodings of a split
+def test_shortlist_table_script(trained: Path, tmp_path: Path) -> None:
+    """scripts/shortlist_table.py: a row per setting; a shortlist holding the whole vocabulary
+    (1000 frequent > 400 subwords) writes exactly what no shortlist writes, a small one less."""
+    ckpt = torch.load(trained / "checkpoints" / "best.pt", weights_only=True)
+    ckpt["model"]["output.bias"][EOS_ID] -= 10.0  # 30 updates teach it to stop at once: make it write
+    talker = tmp_path / "talker.pt"
+    torch.save(ckpt, talker)
+    built = run(
+        "mt-shortlist", [str(talker), "--output", str(tmp_path / "s.pt"), "--keep", "5"], cwd=tmp_path
+    )
+    assert built.returncode == 0, built.stderr.decode()[-3000:]
+    out = tmp_path / "table.json"
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).parents[1] / "scripts" / "shortlist_table.py"), str(talker),
+         "--shortlist", str(tmp_path / "s.pt"), "--settings", "0:2", "1000:5", "--repeats", "1",
+         "--device", "cpu", "--json", str(out)],
+        capture_output=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert list(rows) == ["none", "0:2", "1000:5"]
+    none, small, whole = rows["none"], rows["0:2"], rows["1000:5"]
+    assert none["same_output"] == 1.0 and none["mean_candidates"] == 400
+    assert whole["same_output"] == 1.0 and whole["bleu"] == none["bleu"] and whole["mean_candidates"] == 400
+    assert small["mean_candidates"] < 400 and small["same_output"] < 1.0
+    assert all(r["sentences_per_second"] > 0 for r in rows.values())
+    assert "| 0:2 |" in proc.stdout.decode()

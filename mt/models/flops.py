@@ -26,16 +26,18 @@ def encode_flops(model: Seq2Seq, src_tokens: float, n_sentences: int) -> float:
     return src_tokens * (enc_per_tok + att_key) + n_sentences * bridge
 
 
-def decode_token_flops(model: Seq2Seq, src_len: float) -> float:
+def decode_token_flops(model: Seq2Seq, src_len: float, vocab: int | None = None) -> float:
     """Forward FLOPs of one target position of one sentence (or one search hypothesis) over
-    `src_len` real source tokens: the RNN layers, attention, W_c and the output projection."""
+    `src_len` real source tokens: the RNN layers, attention, W_c and the output projection
+    (onto `vocab` rows of it, a shortlist's, instead of all)."""
     dec = model.decoder
     g_dec = GATES[dec.rnn_type] * dec.hidden_size
     per_tok = 0.0
     for layer in dec.layers:
         n_in = sum(w.shape[1] for w in layer.w_ih)
         per_tok += 2 * g_dec * (n_in + dec.hidden_size)
-    per_tok += 2 * dec.combine.weight.numel() + 2 * model.output.weight.numel()
+    rows = model.output.out_features if vocab is None else vocab
+    per_tok += 2 * dec.combine.weight.numel() + 2 * rows * model.output.in_features
     return per_tok + dec.attention.flops(src_len)[1]
 
 

@@ -37,7 +37,7 @@ NO_ID = -1  # fills a row of `LexicalTable.lexical` whose source subword has few
 class LexicalTable:
     """What a shortlist is made of, for one tokenizer (the file `mt-shortlist` writes)."""
 
-    frequent: Tensor  # (Vt',) long: target ids seen in training, most frequent first (no specials)
+    frequent: Tensor  # (Vt - 4,) long: every target id but the specials, most frequent in training first
     lexical: Tensor  # (Vs, K) long: per source id its K most probable target ids, best first; NO_ID pads
     tokenizer_sha256: str  # of `Tokenizer.to_bytes()`: the ids mean nothing with another tokenizer
     src_lang: str
@@ -188,8 +188,8 @@ def build_table(
     )
     freq = np.bincount(flat, minlength=tgt_vocab)
     freq[list(SPECIAL_IDS)] = 0
-    by_freq = np.argsort(-freq, kind="stable")
-    frequent = by_freq[freq[by_freq] > 0]
+    by_freq = np.argsort(-freq, kind="stable")  # ties (the unseen ids) in id order
+    frequent = by_freq[~np.isin(by_freq, list(SPECIAL_IDS))]
     return LexicalTable(torch.from_numpy(frequent), torch.from_numpy(lexical), sentences=len(src_ids),
                         iterations=iterations, **meta)  # fmt: skip
 
