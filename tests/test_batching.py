@@ -337,7 +337,7 @@ def test_eval_batches_are_sized_in_decoder_rows(
 
     seen: list[int] = []
 
-    def fake_decode(model, batch, search):  # records each batch size instead of decoding
+    def fake_decode(model, batch, search, shortlist=None):  # records each batch size instead of decoding
         seen.append(len(batch))
         return [[f"hyp {i}"] for i in batch.indices.tolist()]
 
