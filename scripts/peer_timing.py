@@ -80,7 +80,7 @@ def patch_mt() -> None:
     Trainer._update = _update
     Trainer.validate = timed(RECORD["validations"])(Trainer.validate)
 
-    def describe(model, ds, data_cfg, search, device):
+    def describe(model, ds, data_cfg, search, *rest, **kwargs):
         return {"sentences": len(ds), "beam_size": search.beam_size}
 
     evaluate.translate_split = timed(RECORD["searches"], describe)(evaluate.translate_split)
