@@ -36,10 +36,12 @@ DEFAULT_MAX_LEN_B = 10
 # Vocabulary shortlist (mt.search.shortlist; off unless mt-evaluate / mt-translate get
 # shortlist=FILE): translations kept per source subword by mt-shortlist, and what a batch's
 # candidates take of them: the most frequent target subwords and the best translations of each
-# source subword.
+# source subword. Chosen on validation (en->de, beam 5, docs/performance.md "Vocabulary
+# shortlist"): 100:20 kept BLEU (+0.05) at 1.43x the sentences/s; 100:10 was faster (1.61x)
+# but lost 0.21, 100:50 and 500-1000 frequent were slower for no gain.
 DEFAULT_SHORTLIST_KEEP = 100
 DEFAULT_SHORTLIST_FREQUENT = 100
-DEFAULT_SHORTLIST_PER_SOURCE = 50
+DEFAULT_SHORTLIST_PER_SOURCE = 20
 # Word links from attention: every pair whose word-level weight reaches the threshold. Chosen
 # on the first 500 CzEnAli pairs over the five global mechanisms (en->cs, 400 updates): mean AER
 # 84.5% at 0.1 against 86.8% for argmax (Luong et al., 2015), 84.8% at 0.08 and 85.6% at 0.15;
