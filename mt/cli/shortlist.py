@@ -2,7 +2,7 @@
 
     mt-shortlist runs/de-en/default/DATE/checkpoints/best.pt       # -> runs/de-en/default/DATE/shortlist.pt
     mt-shortlist CHECKPOINT --output lex.pt --keep 100 --iterations 5
-    mt-evaluate checkpoint=CHECKPOINT shortlist=runs/.../shortlist.pt shortlist_per_source=50   # defaults 100:20
+    mt-evaluate checkpoint=CHECKPOINT shortlist=runs/.../shortlist.pt shortlist_frequent=100 shortlist_per_source=20   # the defaults
     mt-translate checkpoint=CHECKPOINT shortlist=runs/.../shortlist.pt < in.de
 
 Reads the model's training corpus through its data config (the data cache, `MT_DATA_DIR`, or
