@@ -153,6 +153,9 @@ class ModelConfig:
     attention: AttentionConfig = field(default_factory=AttentionConfig)
 
 
+COOLDOWN_SHAPES = ("linear", "1-sqrt")  # optim.cooldown_shape: f(x) = 1 - x, 1 - sqrt(x)
+
+
 @dataclass
 class OptimConfig:
     """Optimiser and learning-rate schedule."""
@@ -172,6 +175,10 @@ class OptimConfig:
     # (the rule of trainer.early_stopping_patience; torch's ReduceLROnPlateau patience N - 1)
     plateau_patience: int = 3
     min_lr: float = 1e-5
+    # fraction of the training budget (trainer.max_steps / max_minutes / max_epochs, whichever
+    # ends first) over whose end the schedule's rate is cooled down to min_lr; 0 = off
+    cooldown: float = 0.0
+    cooldown_shape: str = "linear"  # linear (1 - x) | 1-sqrt (1 - sqrt(x)), x the cooldown's progress
 
 
 @dataclass
@@ -333,6 +340,7 @@ def validate_train(cfg: TrainConfig) -> None:
     o, t = cfg.optim, cfg.trainer
     require_one_of(o.name, ("adam", "adamw"), "optim.name")
     require_one_of(o.schedule, ("plateau", "inverse_sqrt", "budget", "none"), "optim.schedule")
+    require_one_of(o.cooldown_shape, COOLDOWN_SHAPES, "optim.cooldown_shape")
     require(len(o.betas) == 2, "optim.betas", f"needs two values, got {len(o.betas)}: e.g. optim.betas=[0.9,0.999]")  # fmt: skip
     require_one_of(t.precision, ("fp32", "bf16"), "trainer.precision")
     require(
@@ -347,6 +355,10 @@ def validate_train(cfg: TrainConfig) -> None:
     warms = o.schedule in ("inverse_sqrt", "budget")
     require(o.warmup_steps == 0 or warms, "optim.warmup_steps", f"optim.schedule={o.schedule} has no "
             "warm-up: set optim.warmup_steps=0, or optim.schedule=inverse_sqrt or budget")  # fmt: skip
+    require(o.cooldown == 0 or o.schedule != "budget", "optim.cooldown", "optim.schedule=budget decays "
+            "over the whole budget already: set optim.cooldown=0 or another optim.schedule")  # fmt: skip
+    require(o.cooldown == 0 or t.max_steps > 0 or t.max_minutes > 0, "optim.cooldown", "a cooldown "
+            "ends with the training budget: set trainer.max_steps or trainer.max_minutes")  # fmt: skip
     check_length_limit(t.max_len_a, t.max_len_b, "trainer.max_len_b")
     require(t.coverage_loss_weight == 0 or cfg.model.attention.coverage, "trainer.coverage_loss_weight",
             "the coverage loss needs a coverage attention: set model.attention.coverage=true or "

@@ -118,6 +118,7 @@ RANGES: dict[str, Range] = {
     "optim.plateau_factor": between(0.0, 1.0, "()"),
     "optim.plateau_patience": at_least(1),
     "optim.min_lr": at_least(0.0),
+    "optim.cooldown": between(0.0, 1.0, note="0 = off; 1 = the whole budget"),
     "trainer.max_steps": at_least(0, "0 = no step limit"),
     "trainer.max_epochs": at_least(1),
     "trainer.max_minutes": at_least(0.0, "0 = no time limit"),

@@ -73,7 +73,7 @@ OUT_OF_RANGE: dict[str, Any] = {
     "model.dec_layers": 0, "model.dropout": 1.0, "model.emb_dropout": -0.1,
     "optim.lr": 0.0, "optim.betas": [0.9, 1.5], "optim.eps": 0.0, "optim.weight_decay": -0.01,
     "optim.clip_grad_norm": -1.0, "optim.warmup_steps": -1, "optim.plateau_factor": 1.0,
-    "optim.plateau_patience": 0, "optim.min_lr": -1e-5,
+    "optim.plateau_patience": 0, "optim.min_lr": -1e-5, "optim.cooldown": 1.01,
     "trainer.max_steps": -1, "trainer.max_epochs": 0, "trainer.max_minutes": -1.0, "trainer.val_every": 0,
     "trainer.valid_max_sentences": -1, "trainer.early_stopping_patience": -1, "trainer.label_smoothing": 1.0,
     "trainer.teacher_forcing": 1.5, "trainer.coverage_loss_weight": -0.5, "trainer.coverage_loss_after": -1, "trainer.accumulate_batches": 0, "trainer.log_every": 0, "trainer.checkpoint_every": -1,
@@ -92,7 +92,7 @@ EDGE: dict[str, Any] = {
     "model.dec_layers": 1, "model.dropout": 0.0, "model.emb_dropout": 0.99,
     "optim.lr": 1e-5, "optim.betas": [0.0, 0.9999], "optim.eps": 1e-12, "optim.weight_decay": 0.0,
     "optim.clip_grad_norm": 0.0, "optim.warmup_steps": 0, "optim.plateau_factor": 0.99,
-    "optim.plateau_patience": 1, "optim.min_lr": 0.0,
+    "optim.plateau_patience": 1, "optim.min_lr": 0.0, "optim.cooldown": 1.0,
     "trainer.max_steps": 0, "trainer.max_epochs": 1, "trainer.max_minutes": 0.0, "trainer.val_every": 1,
     "trainer.valid_max_sentences": 0, "trainer.early_stopping_patience": 0, "trainer.label_smoothing": 0.0,
     "trainer.teacher_forcing": 0.0, "trainer.coverage_loss_weight": 0.0, "trainer.coverage_loss_after": 0, "trainer.accumulate_batches": 1, "trainer.log_every": 1, "trainer.checkpoint_every": 0,
@@ -164,6 +164,8 @@ def test_the_message_has_the_range_the_value_and_the_fix():
         ({"trainer.max_len_a": 0.0, "trainer.max_len_b": 1}, "trainer.max_len_b"),  # EOS only: empty outputs
         ({"trainer.max_len_a": 0.5, "trainer.max_len_b": 0}, "trainer.max_len_b"),
         ({"data.batch_tokens": 0}, "data.batch_tokens"),  # with no data.batch_sentences
+        ({"optim.cooldown": 0.2, "optim.schedule": "budget"}, "optim.cooldown"),  # decays already
+        ({"optim.cooldown": 0.2, "trainer.max_steps": 0}, "optim.cooldown"),  # no budget to end with
     ],
 )  # fmt: skip
 def test_checks_between_keys_name_the_key_to_change(values: dict[str, Any], key: str):

@@ -1,5 +1,5 @@
 """Learning-rate schedules: their values, their state across a resume, and the budget
-schedule driven by the trainer's step and time limits."""
+schedule and the cooldown driven by the trainer's step and time limits."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from mt.config import (
 from mt.data.pipeline import prepare_data
 from mt.errors import ConfigError
 from mt.models.seq2seq import build_model
-from mt.training.schedule import Budget, InverseSqrt, Plateau, build_schedule
+from mt.training.schedule import Budget, Constant, Cooldown, InverseSqrt, Plateau, build_schedule
 from mt.training.trainer import Trainer
 
 
@@ -154,6 +154,70 @@ def test_build_schedule_names():
         build_schedule(optimizer(), OptimConfig(schedule="cosine"))
 
 
+@pytest.mark.parametrize(("shape", "at_90"), [("linear", 0.5), ("1-sqrt", 1 - 0.5**0.5)])
+def test_cooldown_keeps_the_rate_then_cools_it_down_over_the_last_fraction(shape: str, at_90: float):
+    opt = optimizer()
+    s = Cooldown(Constant(opt, 2.0, 0.0), fraction=0.2, shape=shape, total_steps=100, total_seconds=0)
+    for step in (0, 40, 80):  # before the last 20%: the inner schedule's rate
+        s.step_update(step, seconds=10_000.0)
+        assert lr_of(opt) == 2.0
+    s.step_update(90)  # halfway through the cooldown
+    assert lr_of(opt) == pytest.approx(2.0 * at_90)
+    s.step_update(100)
+    assert lr_of(opt) == pytest.approx(0.0)
+    opt = optimizer()
+    s = Cooldown(Constant(opt, 1.0, 0.1), fraction=0.5, shape="linear", total_steps=0, total_seconds=600)
+    s.step_update(10**6, seconds=450)  # time limit only: 75% of it used, half the cooldown done
+    assert lr_of(opt) == pytest.approx(0.5)
+    s.step_update(10**6, seconds=599)
+    assert lr_of(opt) == pytest.approx(0.1)  # floored at min_lr
+
+
+def test_cooldown_scales_the_plateau_rate_and_resumes_where_it_was():
+    opt = optimizer()
+    s = Cooldown(
+        Plateau(opt, 1.0, 0.01, factor=0.5, patience=1), 0.5, "linear", total_steps=100, total_seconds=0
+    )
+    s.step_update(75)  # cooldown factor 0.5
+    assert lr_of(opt) == pytest.approx(0.5)
+    s.valid_update(10.0)
+    s.valid_update(9.0)  # the plateau halves its rate: 0.5, cooled to 0.25
+    assert (s.inner.lr, lr_of(opt)) == (pytest.approx(0.5), pytest.approx(0.25))
+    state = s.state_dict()
+    opt2 = optimizer()
+    t = Cooldown(
+        Plateau(opt2, 1.0, 0.01, factor=0.5, patience=1), 0.5, "linear", total_steps=100, total_seconds=0
+    )
+    t.load_state_dict(state)
+    assert lr_of(opt2) == pytest.approx(0.25) and t.inner.best == 10.0
+    for sched in (s, t):
+        sched.step_update(99)
+        sched.valid_update(8.0)  # halved again: 0.25 x 0.02 = 0.005, floored at min_lr 0.01
+    assert lr_of(opt) == lr_of(opt2) == pytest.approx(0.01)
+
+
+def test_cooldown_is_refused_where_it_cannot_apply():
+    assert isinstance(build_schedule(optimizer(), OptimConfig(cooldown=0.0), total_steps=10), Plateau)
+    cooled = build_schedule(optimizer(), OptimConfig(schedule="none", cooldown=0.2), total_steps=10)
+    assert isinstance(cooled, Cooldown) and isinstance(cooled.inner, Constant)
+    with pytest.raises(ValueError, match="whole budget already"):
+        build_schedule(optimizer(), OptimConfig(schedule="budget", cooldown=0.2), total_steps=10)
+    with pytest.raises(ValueError, match="step limit or a time limit"):
+        build_schedule(optimizer(), OptimConfig(cooldown=0.2))
+    for optim, trainer, key in (
+        ({"schedule": "budget", "cooldown": 0.2}, {}, "optim.cooldown"),
+        ({"cooldown": 0.2}, {"max_steps": 0}, "optim.cooldown"),
+        ({"cooldown": 1.5}, {}, "optim.cooldown"),
+        ({"cooldown": 0.2, "cooldown_shape": "cosine"}, {}, "optim.cooldown_shape"),
+    ):
+        cfg = TrainConfig(optim=OptimConfig(**optim), trainer=TrainerConfig(**trainer))  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=key):
+            validate_train(cfg)
+    validate_train(
+        TrainConfig(optim=OptimConfig(cooldown=0.2), trainer=TrainerConfig(max_steps=0, max_minutes=9.3))
+    )
+
+
 def tiny_trainer(tmp_path: Path, optim: OptimConfig, **trainer: object) -> Trainer:
     """A Trainer on a tiny local corpus with a tiny model, CPU, fp32, without progress or plots."""
     files = write_corpus(tmp_path, None)
@@ -209,3 +273,24 @@ def test_trainer_decays_over_its_own_limits(tmp_path: Path, max_steps, max_epoch
     else:  # time-limited: training stopped when the time ran out, with the rate near its floor
         assert progress.step < sched.total_steps
         assert lrs[-1] < 0.2e-2
+
+
+def test_trainer_cools_down_over_the_end_of_its_step_limit(tmp_path: Path):
+    """A constant rate with a cooldown over the last half of 12 updates: 1e-2 up to update 6,
+    then linear to the floor at update 12, where training stops."""
+    trainer = tiny_trainer(
+        tmp_path,
+        OptimConfig(schedule="none", lr=1e-2, min_lr=0.0, cooldown=0.5),
+        max_steps=12,
+        val_every=1000,
+    )
+    seen: list[float] = []
+    real = trainer.schedule.step_update
+
+    def record(step: int, seconds: float = 0.0) -> None:
+        real(step, seconds)
+        seen.append(lr_of(trainer.optimizer))
+
+    trainer.schedule.step_update = record  # type: ignore[method-assign]
+    assert trainer.fit().step == 12
+    assert seen == [pytest.approx(1e-2 * min(1.0, (12 - s) / 6)) for s in range(1, 13)]

@@ -1,6 +1,7 @@
 """Learning-rate schedules: plateau on the validation score, warm-up then inverse square
-root, linear decay over the training budget, or constant. Each has
-`step_update(step, seconds)`, `valid_update(score)` and a state dict."""
+root, linear decay over the training budget, or constant; any of them but the budget one
+optionally cooled down over the end of the budget. Each has `step_update(step, seconds)`,
+`valid_update(score)` and a state dict."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import math
 from typing import Any
 
 import torch
+
+from mt.config import COOLDOWN_SHAPES
 
 
 class LRSchedule:
@@ -56,6 +59,14 @@ class InverseSqrt(LRSchedule):
         self._apply()
 
 
+def budget_done(step: int, seconds: float, total_steps: int, total_seconds: float) -> float:
+    """Fraction of the training budget used, in [0, 1]: the larger of steps / `total_steps`
+    and seconds / `total_seconds` (a limit of 0 is ignored)."""
+    by_steps = step / total_steps if total_steps > 0 else 0.0
+    by_time = seconds / total_seconds if total_seconds > 0 else 0.0
+    return min(max(by_steps, by_time), 1.0)
+
+
 class Budget(LRSchedule):
     """Linear warm-up over `warmup` steps, then linear decay to `min_lr` at the end of the
     training budget (Li et al., 2020, "Budgeted Training"): the rate is
@@ -78,9 +89,7 @@ class Budget(LRSchedule):
 
     def done(self, step: int, seconds: float) -> float:
         """Fraction of the budget used, in [0, 1]."""
-        by_steps = step / self.total_steps if self.total_steps > 0 else 0.0
-        by_time = seconds / self.total_seconds if self.total_seconds > 0 else 0.0
-        return min(max(by_steps, by_time), 1.0)
+        return budget_done(step, seconds, self.total_steps, self.total_seconds)
 
     def step_update(self, step: int, seconds: float = 0.0) -> None:
         warm = min((step + 1) / self.warmup, 1.0) if self.warmup else 1.0
@@ -122,13 +131,74 @@ class Plateau(LRSchedule):
         self.best, self.bad = state["best"], state["bad"]
 
 
+class Cooldown(LRSchedule):
+    """Another schedule's rate, cooled down to `min_lr` over the last `fraction` of the training
+    budget (constant rate plus cooldown, Hägele et al., 2024): with ``x`` the progress through
+    the cooldown, in [0, 1], the rate is ``max(inner_lr * f(x), min_lr)`` where ``f(x) = 1 - x``
+    (`shape` linear) or ``1 - sqrt(x)`` (`shape` 1-sqrt, their better cooldown).
+
+    Progress is measured as in :class:`Budget`, by whichever limit (steps or time) is closer.
+    """
+
+    def __init__(
+        self, inner: LRSchedule, fraction: float, shape: str, total_steps: int, total_seconds: float
+    ) -> None:
+        if total_steps <= 0 and total_seconds <= 0:
+            raise ValueError("a cooldown needs a step limit or a time limit to end with")
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"the cooldown fraction must be in (0, 1], got {fraction}")
+        if shape not in COOLDOWN_SHAPES:
+            raise ValueError(f"unknown cooldown shape {shape!r}; choose {' or '.join(COOLDOWN_SHAPES)}")
+        self.inner, self.fraction, self.shape = inner, fraction, shape
+        self.total_steps, self.total_seconds = total_steps, total_seconds
+        self.factor = 1.0  # f(x) of the last step_update
+        super().__init__(inner.optimizer, inner.base_lr, inner.min_lr)
+        self.step_update(0)
+
+    def _apply(self) -> None:
+        self.lr = self.inner.lr if self.factor >= 1.0 else max(self.inner.lr * self.factor, self.min_lr)
+        super()._apply()
+
+    def step_update(self, step: int, seconds: float = 0.0) -> None:
+        self.inner.step_update(step, seconds)
+        done = budget_done(step, seconds, self.total_steps, self.total_seconds)
+        x = max(done - (1.0 - self.fraction), 0.0) / self.fraction
+        self.factor = 1.0 - (math.sqrt(x) if self.shape == "1-sqrt" else x)
+        self._apply()
+
+    def valid_update(self, score: float) -> None:
+        self.inner.valid_update(score)
+        self._apply()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "factor": self.factor, "inner": self.inner.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state["inner"])
+        self.factor = state["factor"]
+        self._apply()
+
+
 def build_schedule(
     optimizer: torch.optim.Optimizer, cfg: Any, total_steps: int = 0, total_seconds: float = 0.0
 ) -> LRSchedule:
-    """From an OptimConfig: `plateau`, `inverse_sqrt`, `budget` or `none`.
+    """From an OptimConfig: `plateau`, `inverse_sqrt`, `budget` or `none`, cooled down over the
+    last `cooldown` fraction of the budget when it is above 0.
 
-    `total_steps` / `total_seconds` (0 = no limit): the training budget `budget` decays over.
+    `total_steps` / `total_seconds` (0 = no limit): the training budget `budget` and the
+    cooldown end with.
     """
+    inner = _base_schedule(optimizer, cfg, total_steps, total_seconds)
+    if cfg.cooldown <= 0:
+        return inner
+    if isinstance(inner, Budget):
+        raise ValueError("optim.schedule=budget decays over the whole budget already: set optim.cooldown=0")
+    return Cooldown(inner, cfg.cooldown, cfg.cooldown_shape, total_steps, total_seconds)
+
+
+def _base_schedule(
+    optimizer: torch.optim.Optimizer, cfg: Any, total_steps: int, total_seconds: float
+) -> LRSchedule:
     if cfg.schedule == "plateau":
         return Plateau(optimizer, cfg.lr, cfg.min_lr, cfg.plateau_factor, cfg.plateau_patience)
     if cfg.schedule == "inverse_sqrt":
