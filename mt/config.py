@@ -357,8 +357,6 @@ def validate_train(cfg: TrainConfig) -> None:
             "warm-up: set optim.warmup_steps=0, or optim.schedule=inverse_sqrt or budget")  # fmt: skip
     require(o.cooldown == 0 or o.schedule != "budget", "optim.cooldown", "optim.schedule=budget decays "
             "over the whole budget already: set optim.cooldown=0 or another optim.schedule")  # fmt: skip
-    require(o.cooldown == 0 or t.max_steps > 0 or t.max_minutes > 0, "optim.cooldown", "a cooldown "
-            "ends with the training budget: set trainer.max_steps or trainer.max_minutes")  # fmt: skip
     check_length_limit(t.max_len_a, t.max_len_b, "trainer.max_len_b")
     require(t.coverage_loss_weight == 0 or cfg.model.attention.coverage, "trainer.coverage_loss_weight",
             "the coverage loss needs a coverage attention: set model.attention.coverage=true or "

@@ -165,7 +165,6 @@ def test_the_message_has_the_range_the_value_and_the_fix():
         ({"trainer.max_len_a": 0.5, "trainer.max_len_b": 0}, "trainer.max_len_b"),
         ({"data.batch_tokens": 0}, "data.batch_tokens"),  # with no data.batch_sentences
         ({"optim.cooldown": 0.2, "optim.schedule": "budget"}, "optim.cooldown"),  # decays already
-        ({"optim.cooldown": 0.2, "trainer.max_steps": 0}, "optim.cooldown"),  # no budget to end with
     ],
 )  # fmt: skip
 def test_checks_between_keys_name_the_key_to_change(values: dict[str, Any], key: str):
@@ -176,6 +175,7 @@ def test_checks_between_keys_name_the_key_to_change(values: dict[str, Any], key:
     "values",
     [
         {"optim.min_lr": 0.002},  # = optim.lr: no decay, allowed
+        {"optim.cooldown": 0.2, "trainer.max_steps": 0},  # the epoch limit ends the budget
         {"optim.schedule": "inverse_sqrt", "optim.warmup_steps": 1949},
         {"optim.schedule": "budget", "optim.warmup_steps": 5000, "trainer.max_steps": 0},  # no step limit
         {"optim.name": "adamw", "optim.schedule": "inverse_sqrt", "optim.warmup_steps": 1000},  # optim=adamw

@@ -206,7 +206,6 @@ def test_cooldown_is_refused_where_it_cannot_apply():
         build_schedule(optimizer(), OptimConfig(cooldown=0.2))
     for optim, trainer, key in (
         ({"schedule": "budget", "cooldown": 0.2}, {}, "optim.cooldown"),
-        ({"cooldown": 0.2}, {"max_steps": 0}, "optim.cooldown"),
         ({"cooldown": 1.5}, {}, "optim.cooldown"),
         ({"cooldown": 0.2, "cooldown_shape": "cosine"}, {}, "optim.cooldown_shape"),
     ):
@@ -216,6 +215,8 @@ def test_cooldown_is_refused_where_it_cannot_apply():
     validate_train(
         TrainConfig(optim=OptimConfig(cooldown=0.2), trainer=TrainerConfig(max_steps=0, max_minutes=9.3))
     )
+    # no step or time limit: the epoch limit ends the budget
+    validate_train(TrainConfig(optim=OptimConfig(cooldown=0.2), trainer=TrainerConfig(max_steps=0)))
 
 
 def tiny_trainer(tmp_path: Path, optim: OptimConfig, **trainer: object) -> Trainer:
@@ -294,3 +295,18 @@ def test_trainer_cools_down_over_the_end_of_its_step_limit(tmp_path: Path):
     trainer.schedule.step_update = record  # type: ignore[method-assign]
     assert trainer.fit().step == 12
     assert seen == [pytest.approx(1e-2 * min(1.0, (12 - s) / 6)) for s in range(1, 13)]
+
+
+def test_trainer_cools_down_over_its_epoch_limit_without_a_step_limit(tmp_path: Path):
+    """With no step or time limit the epoch limit is the budget: the cooldown ends with it."""
+    trainer = tiny_trainer(
+        tmp_path,
+        OptimConfig(schedule="none", lr=1e-2, min_lr=0.0, cooldown=0.5),
+        max_steps=0,
+        max_epochs=2,
+        val_every=1000,
+    )
+    sched = trainer.schedule
+    assert isinstance(sched, Cooldown) and sched.total_steps == 2 * len(trainer.sampler)
+    steps = trainer.fit().step
+    assert steps == sched.total_steps and lr_of(trainer.optimizer) == pytest.approx(0.0)
