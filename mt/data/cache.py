@@ -7,18 +7,25 @@ matches the inputs asked for, every file has its recorded size and digest, and e
 Anything else (a truncated or garbage file, a file copied from another key, an entry from an
 older mt without a record) logs one warning naming the file and the reason, removes the entry
 and tells the caller to rebuild it.
+
+Runs that share a cache folder (the jobs of a sweep, two trainings started together) check and
+build each entry under its lock file (:func:`entry_lock`), so an entry is built once and one run
+never takes another's half-written entry for an interrupted one and removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from mt.io import read_json, write_json
 
@@ -143,3 +150,32 @@ def reusable(
     logger.warning("%s %s is %s; rebuilding", what, damage.path, damage.reason)
     remove_entry(record, files)
     return False
+
+
+@contextlib.contextmanager
+def entry_lock(what: str, entry: Path) -> Iterator[None]:
+    """Hold the lock of the cache entry at ``entry`` (its file or folder) for the block: the file
+    ``<entry>.lock`` beside it, left in place for the next run.
+
+    Check, build and open an entry inside it: a run that finds the lock held waits (with one
+    log line naming the lock) until the other run has written the entry, then reuses it. A
+    folder where no lock file can be made (a read-only cache) is used without one: nothing can be
+    built there, so nothing can race.
+    """
+    path = entry.with_name(entry.name + ".lock")
+    lock = FileLock(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            logger.info("%s: another run is building this entry; waiting for %s", what, path)
+            lock.acquire()
+    except OSError as e:
+        logger.debug("%s: no lock at %s (%s); using the cache unlocked", what, path, _one_line(e))
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, List, Value, concatenate_datasets
 
-from mt.data.cache import reusable, write_record
+from mt.data.cache import entry_lock, reusable, write_record
 from mt.data.hashing import hash_json
 from mt.data.text_store import iter_rows, open_arrow, text_key, write_arrow
 from mt.data.tokenizer import Tokenizer
@@ -94,13 +94,14 @@ def encode_split(ds: Dataset, tokenizer: Tokenizer, cache_dir: str | os.PathLike
                  "tgt_text": tgt_key}  # fmt: skip
     path = Path(cache_dir) / "encoded" / f"{name}-{key}.arrow"
     record = path.with_name(path.name + ".json")
-    if reusable("encoded-data cache", record, built_for, [path], opens=_opens_as(len(ds))):
-        logger.info("data: reusing encoded %s split from %s", name, path)
-    else:
-        logger.info("data: encoding the %s split (%d pairs)", name, len(ds))
-        write_arrow(path, IDS_FEATURES, _encode_batches(ds, tokenizer))
-        write_record(record, built_for, [path], split=name)
-    ids = open_arrow(path, hash_json("encoded", key)[:24])
+    with entry_lock("encoded-data cache", path):
+        if reusable("encoded-data cache", record, built_for, [path], opens=_opens_as(len(ds))):
+            logger.info("data: reusing encoded %s split from %s", name, path)
+        else:
+            logger.info("data: encoding the %s split (%d pairs)", name, len(ds))
+            write_arrow(path, IDS_FEATURES, _encode_batches(ds, tokenizer))
+            write_record(record, built_for, [path], split=name)
+        ids = open_arrow(path, hash_json("encoded", key)[:24])
     return concatenate_datasets([ds, ids], axis=1)
 
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 from datasets import Dataset, Features, Value
 from datasets.table import MemoryMappedTable
 
-from mt.data.cache import file_digest, reusable, write_record
+from mt.data.cache import entry_lock, file_digest, reusable, write_record
 from mt.data.hashing import TextArrayHash, hash_json
 from mt.io import atomic_write
 
@@ -92,12 +92,13 @@ def cached_text(
     key = hash_json(built_for)[:24]
     path = Path(cache_dir) / "text" / f"{split}-{key}.arrow"
     record = path.with_name(path.name + ".json")
-    if reusable("text cache", record, built_for, [path], opens=_opens):
-        logger.info("data: reusing the %s text from %s", split, path)
-    else:
-        rows = write_arrow(path, TEXT_FEATURES, ({"src": s, "tgt": t} for s, t in batches()))
-        write_record(record, built_for, [path], split=split, rows=rows)
-    return open_arrow(path, KEY_PREFIX + key)
+    with entry_lock("text cache", path):
+        if reusable("text cache", record, built_for, [path], opens=_opens):
+            logger.info("data: reusing the %s text from %s", split, path)
+        else:
+            rows = write_arrow(path, TEXT_FEATURES, ({"src": s, "tgt": t} for s, t in batches()))
+            write_record(record, built_for, [path], split=split, rows=rows)
+        return open_arrow(path, KEY_PREFIX + key)
 
 
 def is_keyed(ds: Dataset) -> bool:

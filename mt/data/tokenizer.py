@@ -35,7 +35,7 @@ import sentencepiece as spm
 from datasets import Dataset
 
 from mt.config import TokenizerConfig, validate_tokenizer
-from mt.data.cache import reusable, write_record
+from mt.data.cache import entry_lock, reusable, write_record
 from mt.data.hashing import hash_json
 from mt.data.text_store import pairs_to_dataset, sample_rows, take_rows, text_key
 from mt.errors import ConfigError
@@ -109,6 +109,25 @@ def _train_proto(sentences: Iterable[str], cfg: TokenizerConfig, side: str) -> b
             ) from e
         raise
     return writer.getvalue()
+
+
+def _train_protos(train: Dataset, rows: Sequence[int], cfg: TokenizerConfig) -> list[bytes]:
+    """Return the model protos (one joint, or source and target) trained on the pairs ``rows`` of ``train``."""
+    picked = take_rows(train, rows, ["src", "tgt"])
+    src, tgt = picked["src"], picked["tgt"]
+    if cfg.lowercase:
+        src, tgt = [lower(t) for t in src], [lower(t) for t in tgt]
+    logger.info(
+        "tokenizer: training %s %s (vocab %d) on %d of %d pairs",
+        "joint" if cfg.joint else "separate",
+        cfg.model_type,
+        cfg.vocab_size,
+        len(rows),
+        len(train),
+    )
+    if cfg.joint:
+        return [_train_proto(chain(src, tgt), cfg, "joint source+target")]
+    return [_train_proto(src, cfg, "source"), _train_proto(tgt, cfg, "target")]
 
 
 def _processor(proto: bytes) -> spm.SentencePieceProcessor:
@@ -185,35 +204,20 @@ class Tokenizer:
         folder = Path(cache_dir) / "spm" / key
         meta_path = folder / "meta.json"
         paths = [folder / n for n in (("joint.model",) if cfg.joint else ("src.model", "tgt.model"))]
-        if reusable(
-            "tokenizer cache", meta_path, built_for, paths, opens=lambda p: _processor(p.read_bytes())
-        ):
-            protos = [p.read_bytes() for p in paths]
-            logger.info("tokenizer: reusing cached sentencepiece model(s) in %s", folder)
-        else:
-            rows = sample_rows(len(train), cfg.input_sentence_size, cfg.seed)
-            picked = take_rows(train, rows, ["src", "tgt"])
-            src, tgt = picked["src"], picked["tgt"]
-            if cfg.lowercase:
-                src, tgt = [lower(t) for t in src], [lower(t) for t in tgt]
-            logger.info(
-                "tokenizer: training %s %s (vocab %d) on %d of %d pairs",
-                "joint" if cfg.joint else "separate",
-                cfg.model_type,
-                cfg.vocab_size,
-                len(rows),
-                len(train),
-            )
-            if cfg.joint:
-                protos = [_train_proto(chain(src, tgt), cfg, "joint source+target")]
+        with entry_lock("tokenizer cache", folder):
+            if reusable(
+                "tokenizer cache", meta_path, built_for, paths, opens=lambda p: _processor(p.read_bytes())
+            ):
+                protos = [p.read_bytes() for p in paths]
+                logger.info("tokenizer: reusing cached sentencepiece model(s) in %s", folder)
             else:
-                protos = [_train_proto(src, cfg, "source"), _train_proto(tgt, cfg, "target")]
-            del src, tgt, picked
-            for path, proto in zip(paths, protos, strict=True):
-                atomic_write_bytes(path, proto)
-            # written last: it vouches for the model files (see mt.data.cache)
-            write_record(meta_path, built_for, paths, n_pairs=len(rows), n_train=len(train))
-            logger.info("tokenizer: saved to %s", folder)
+                rows = sample_rows(len(train), cfg.input_sentence_size, cfg.seed)
+                protos = _train_protos(train, rows, cfg)
+                for path, proto in zip(paths, protos, strict=True):
+                    atomic_write_bytes(path, proto)
+                # written last: it vouches for the model files (see mt.data.cache)
+                write_record(meta_path, built_for, paths, n_pairs=len(rows), n_train=len(train))
+                logger.info("tokenizer: saved to %s", folder)
         tok = cls(
             protos[0], None if cfg.joint else protos[1], cfg.sampling_alpha, cfg.sampling_nbest, cfg.lowercase
         )
