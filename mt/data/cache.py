@@ -169,7 +169,9 @@ def entry_lock(what: str, entry: Path) -> Iterator[None]:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            logger.info("%s: another run is building this entry; waiting for %s", what, path)
+            logger.info(
+                "%s: another run holds this entry (building or checking it); waiting for %s", what, path
+            )
             lock.acquire()
     except OSError as e:
         logger.debug("%s: no lock at %s (%s); using the cache unlocked", what, path, _one_line(e))
