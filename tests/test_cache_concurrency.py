@@ -65,17 +65,21 @@ def _worker(args: tuple[str, list[str], mp.synchronize.Barrier]) -> str:
 def test_workers_started_together_on_one_cache_all_succeed_alike(tmp_path: Path, round_: int) -> None:
     inputs = _lines(tmp_path / "corpus")
     ctx = mp.get_context("fork")
-    manager = ctx.Manager()
-    start = manager.Barrier(WORKERS)
-    with ctx.Pool(WORKERS) as pool:
+    with ctx.Manager() as manager, ctx.Pool(WORKERS) as pool:
+        start = manager.Barrier(WORKERS)
         digests = pool.map(_worker, [(str(tmp_path / "cache"), [str(p) for p in inputs], start)] * WORKERS)
-    manager.shutdown()
     alone = _whole_chain(tmp_path / "alone", inputs, _NoBarrier())
     assert digests == [alone] * WORKERS
     # one entry of each kind, each vouched for, and no temporary files left behind
     cache = tmp_path / "cache"
-    assert len(list((cache / "text").glob("*.arrow"))) == 1
-    assert len(list((cache / "encoded").glob("*.arrow"))) == 1
+    assert (
+        len(list((cache / "text").glob("*.arrow"))) == len(list((cache / "text").glob("*.arrow.json"))) == 1
+    )
+    assert (
+        len(list((cache / "encoded").glob("*.arrow")))
+        == len(list((cache / "encoded").glob("*.arrow.json")))
+        == 1
+    )
     assert len([p for p in (cache / "spm").iterdir() if p.is_dir()]) == 1
     assert not list(cache.rglob("*.tmp"))
 
