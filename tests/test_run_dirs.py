@@ -90,10 +90,37 @@ def test_resume_refuses_a_setting_the_checkpoint_overrides(done, tmp_path: Path)
     assert snapshot(run_dir) == before
 
 
+def test_resume_alone_takes_the_runs_own_settings(done, tmp_path: Path):
+    run_dir, args = done
+    before = snapshot(run_dir)
+    # no data=local, no tiny model on this command line: they come from the run's overrides.yaml
+    proc = run("mt-train", [f"resume={run_dir}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert b"nothing to do" in proc.stdout
+    assert snapshot(run_dir) == before
+    # what the command line sets still wins, and is refused by name when the checkpoint fixes it
+    err = error_line(run("mt-train", [f"resume={run_dir}", "model.dec_hidden=48"], cwd=tmp_path))
+    assert "model.dec_hidden: checkpoint 64 vs now 48" in err and "data." not in err
+    assert snapshot(run_dir) == before
+
+
+def test_resume_with_an_unreadable_overrides_file_warns_and_uses_the_command_line(done, tmp_path: Path):
+    run_dir, args = done
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    overrides.write_text("{not: a list}\n")
+    before = snapshot(run_dir)
+    proc = run("mt-train", args + [f"resume={run_dir}"], cwd=tmp_path)  # the full command line still works
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert f"warning: {overrides}: not a list of overrides".encode() in proc.stderr
+    assert snapshot(run_dir) == before
+
+
 @pytest.mark.slow  # about 10 s: the full run's time budget
 def test_resume_with_more_steps_continues_and_records_it(done, tmp_path: Path):
     run_dir, args = done
-    proc = run("mt-train", args + [f"resume={run_dir}", "trainer.max_steps=9"], cwd=tmp_path)
+    proc = run(
+        "mt-train", [f"resume={run_dir}", "trainer.max_steps=9"], cwd=tmp_path
+    )  # the rest: overrides.yaml
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert step_of(run_dir) == 9
     results = json.loads((run_dir / "results.json").read_text())

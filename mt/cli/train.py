@@ -3,7 +3,7 @@
 mt-train                                          # Multi30k de->en, GRU, Bahdanau attention
 mt-train model/attention=luong_general data.src_lang=en data.tgt_lang=de
 mt-train experiment=quick
-mt-train resume=runs/de-en/default/2026-11-24_10-00-00   # continue a stopped run
+mt-train resume=runs/de-en/default/2026-11-24_10-00-00   # continue a stopped run, its own settings
 torchrun --nproc_per_node=2 -m mt.train ...       # data-parallel (DDP) over 2 processes
 """
 
@@ -39,6 +39,7 @@ from mt.training.distributed import DistContext, broadcast_object, init_distribu
 register_resolvers()
 register_configs()
 log = logging.getLogger("mt.train")
+ADOPTED: list[str] = []  # the resumed run's own overrides that this command line did not repeat
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
@@ -53,6 +54,8 @@ def hydra_main(cfg: DictConfig) -> float:
     typed: TrainConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     preflight("train", sys.argv[1:])
     record_swept_keys(sys.argv[1:])
+    if ADOPTED:
+        log.info("resume: the run's own settings from .hydra/overrides.yaml: %s", " ".join(ADOPTED))
     dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")  # main() joined already
     with lock_run_dir(run_dir) if dist.is_main else contextlib.nullcontext():  # held already by main()
         results = train(typed, resolved, run_dir, dist)
@@ -77,6 +80,8 @@ def main() -> None:
     is checked and locked (`claim_run_dir`) before Hydra writes into it.
     """
     sys.argv[1:] = quote_paths(sys.argv[1:])  # resume=JOB_DIR: a job directory's name holds = and ,
+    ADOPTED[:] = stored_overrides(sys.argv[1:])
+    sys.argv[1:1] = ADOPTED
     preflight("train", sys.argv[1:])
     record_swept_keys(sys.argv[1:])
     dist = init_distributed("cuda" if torch.cuda.is_available() else "cpu")
@@ -89,6 +94,36 @@ def main() -> None:
             hydra_main()
     finally:
         shutdown(dist)
+
+
+def _key(override: str) -> str:
+    """The setting an override names: `+trainer.x=1`, `~trainer.x` -> `trainer.x`."""
+    return override.partition("=")[0].lstrip("+~")
+
+
+def stored_overrides(argv: list[str]) -> list[str]:
+    """With `resume=DIR`: the overrides DIR's run was started with (DIR/.hydra/overrides.yaml)
+    whose keys this command line does not set, so `mt-train resume=DIR` alone continues any run;
+    what the command line sets wins (and is then applied or refused by mt/training/run_dir.py).
+    Empty without `resume=`, or when DIR has no readable overrides file (a warning)."""
+    import yaml
+
+    resume = [a.partition("=")[2] for a in argv if _key(a) == "resume" and "=" in a]
+    value = resume[-1].strip("'\"") if resume else ""
+    if value in ("", "None", "null"):
+        return []
+    path = Path(value) / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []  # not a run directory: resume_checkpoint refuses it by name
+    try:
+        stored = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(stored, list) or not all(isinstance(o, str) for o in stored):
+            raise ValueError("not a list of overrides")
+    except (OSError, UnicodeError, ValueError, yaml.YAMLError) as e:
+        print(f"warning: {path}: {e}; only this command line's settings are used", file=sys.stderr)
+        return []
+    given = {_key(a) for a in argv if not a.startswith("-")}
+    return [o for o in stored if _key(o) not in given and not _key(o).startswith(("hydra.", "hydra/"))]
 
 
 def claim_run_dir(argv: list[str], dist: DistContext) -> contextlib.ExitStack:
