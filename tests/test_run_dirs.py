@@ -118,10 +118,13 @@ def test_resume_with_an_unreadable_overrides_file_warns_and_uses_the_command_lin
 @pytest.mark.slow  # about 10 s: the full run's time budget
 def test_resume_with_more_steps_continues_and_records_it(done, tmp_path: Path):
     run_dir, args = done
-    proc = run(
-        "mt-train", [f"resume={run_dir}", "trainer.max_steps=9"], cwd=tmp_path
-    )  # the rest: overrides.yaml
+    # only the new budget on the command line: the rest comes from the run's overrides.yaml
+    proc = run("mt-train", [f"resume={run_dir}", "trainer.max_steps=9"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert (
+        "resume: the run's own settings from .hydra/overrides.yaml: data=local"
+        in (run_dir / "train.log").read_text()
+    )
     assert step_of(run_dir) == 9
     results = json.loads((run_dir / "results.json").read_text())
     assert results["train"]["steps"] == 9 and results["config"]["trainer"]["max_steps"] == 9
