@@ -165,6 +165,7 @@ def test_the_message_has_the_range_the_value_and_the_fix():
         ({"trainer.max_len_a": 0.5, "trainer.max_len_b": 0}, "trainer.max_len_b"),
         ({"data.batch_tokens": 0}, "data.batch_tokens"),  # with no data.batch_sentences
         ({"optim.cooldown": 0.2, "optim.schedule": "budget"}, "optim.cooldown"),  # decays already
+        ({"optim.schedule": "budget"}, "optim.cooldown"),  # against the default cooldown
     ],
 )  # fmt: skip
 def test_checks_between_keys_name_the_key_to_change(values: dict[str, Any], key: str):
@@ -177,7 +178,12 @@ def test_checks_between_keys_name_the_key_to_change(values: dict[str, Any], key:
         {"optim.min_lr": 0.002},  # = optim.lr: no decay, allowed
         {"optim.cooldown": 0.2, "trainer.max_steps": 0},  # the epoch limit ends the budget
         {"optim.schedule": "inverse_sqrt", "optim.warmup_steps": 1949},
-        {"optim.schedule": "budget", "optim.warmup_steps": 5000, "trainer.max_steps": 0},  # no step limit
+        {
+            "optim.schedule": "budget",
+            "optim.cooldown": 0.0,
+            "optim.warmup_steps": 5000,
+            "trainer.max_steps": 0,
+        },
         {"optim.name": "adamw", "optim.schedule": "inverse_sqrt", "optim.warmup_steps": 1000},  # optim=adamw
         {
             "optim.schedule": "inverse_sqrt",
@@ -219,7 +225,7 @@ def test_translate_refuses_a_length_limit_that_leaves_only_the_end_token():
 
 SHIPPED = [[], ["experiment=quick"], ["optim=adamw"], ["tokenizer=bpe"], ["model=lstm"], ["data=hub"],
            ["experiment=attention_comparison"], ["trainer.max_steps=0"], ["trainer.early_stopping_patience=0"],
-           ["trainer.max_minutes=14.3", "optim.schedule=budget"], ["trainer.max_rss_mb=0"],
+           ["trainer.max_minutes=14.3", "optim.schedule=budget", "optim.cooldown=0"], ["trainer.max_rss_mb=0"],
            ["trainer.max_len_a=0.5", "trainer.max_len_b=2", "trainer.plot_sentences=[]"],
            ["model.dropout=0", "model.emb_dropout=0", "trainer.val_every=100000", "trainer.checkpoint_every=4"]]  # fmt: skip
 

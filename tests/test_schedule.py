@@ -147,9 +147,11 @@ def test_early_stopping_and_plateau_count_patience_alike(tmp_path: Path, monkeyp
 
 
 def test_build_schedule_names():
-    assert isinstance(build_schedule(optimizer(), OptimConfig(schedule="budget"), total_steps=10), Budget)
+    assert isinstance(
+        build_schedule(optimizer(), OptimConfig(schedule="budget", cooldown=0.0), total_steps=10), Budget
+    )
     with pytest.raises(ValueError, match="step limit or a time limit"):
-        build_schedule(optimizer(), OptimConfig(schedule="budget"))
+        build_schedule(optimizer(), OptimConfig(schedule="budget", cooldown=0.0))
     with pytest.raises(ValueError, match="choose plateau"):
         build_schedule(optimizer(), OptimConfig(schedule="cosine"))
 
@@ -244,7 +246,7 @@ def test_trainer_decays_over_its_own_limits(tmp_path: Path, max_steps, max_epoch
     reaches its floor when training stops."""
     trainer = tiny_trainer(
         tmp_path,
-        OptimConfig(schedule="budget", lr=1e-2, min_lr=0.0),
+        OptimConfig(schedule="budget", lr=1e-2, min_lr=0.0, cooldown=0.0),
         max_steps=max_steps,
         max_epochs=max_epochs,
         max_minutes=max_minutes,
