@@ -9,7 +9,8 @@ every Multi30k direction.
     python scripts/directions_table.py runs/directions/* --json table.json
     python scripts/directions_table.py docs/results/directions/*.json   # the copies kept in docs/
 
-Per run (its results.json): updates and epochs, wall minutes, and for each test split sacreBLEU,
+Per run (its results.json): updates and epochs, wall minutes (of its last process: a resumed
+run also shows its minutes of training in all), and for each test split sacreBLEU,
 chrF and `bleu_tok_lc` (Moses-tokenized lowercased BLEU, the protocol of published Multi30k
 results), beside the published attentive-GRU figure where one exists. A split a direction does
 not have (test_2017_flickr for Czech) is shown as "-". A run trained on lowercased text
@@ -51,6 +52,7 @@ def row(run_dir: Path) -> dict[str, Any] | None:
         "updates": r["train"]["steps"],
         "epochs": round(r["train"]["epochs"], 1),
         "wall_minutes": r["wall_minutes"],
+        "train_minutes": r["train"].get("train_minutes"),
         "published_tok_lc": PUBLISHED.get(pair),
         "signature": None,
     }
@@ -72,6 +74,13 @@ def cell(scores: dict[str, float] | None) -> str:
     )
 
 
+def wall(r: dict[str, Any]) -> str:
+    """Wall minutes of the run's last process; a resumed run (more minutes of training in all
+    than that process took) also shows its training minutes in all."""
+    w, t = r["wall_minutes"], r["train_minutes"]
+    return f"{w:.1f}" if t is None or t <= w else f"{w:.1f} (resumed; {t:.1f} of training in all)"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| direction | updates (epochs) | wall min | test_2016_flickr BLEU / chrF / tok-lc "
@@ -82,7 +91,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         pub = r["published_tok_lc"]
         gap = "" if pub is None or r[SPLITS[0]] is None else f" ({r[SPLITS[0]]['bleu_tok_lc'] - pub:+.2f})"
         lines.append(
-            f"| {r['direction']} | {r['updates']} ({r['epochs']}) | {r['wall_minutes']:.1f} | {cell(r[SPLITS[0]])} "
+            f"| {r['direction']} | {r['updates']} ({r['epochs']}) | {wall(r)} | {cell(r[SPLITS[0]])} "
             f"| {cell(r[SPLITS[1]])} | {'-' if pub is None else f'{pub:.1f}{gap}'} |"
         )
     sigs = sorted({r["signature"] for r in rows if r["signature"]})

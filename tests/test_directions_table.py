@@ -84,3 +84,24 @@ def test_a_lowercased_run_is_marked(tmp_path: Path):
         "| en->de | 1950 (23.0) | 47.2 | 37.00 / 61.00 / 37.20 | - | 39.0 (-1.80) |",
         "| en->de (lowercased) | 1950 (23.0) | 47.2 | 38.50 / 62.00 / 38.10 | - | 39.0 (-0.90) |",
     ]
+
+
+def test_a_resumed_run_shows_its_training_minutes_in_all(tmp_path: Path):
+    """results.json's wall_minutes is the last process's; a run stopped and resumed has trained
+    longer than that in all (train_minutes), and the row says so. A run that was not resumed
+    trains for less than its wall time (data and the final decoding come on top): no mark."""
+    rows = []
+    for pair, train_minutes in (("cs-en", 71.9), ("en-cs", 46.1)):
+        run = fake_run(tmp_path, *pair.split("-"), {"test_2016_flickr": (37.8, 58.2, 38.3)})
+        results = json.loads((run / "results.json").read_text())
+        results["train"]["train_minutes"] = train_minutes
+        (run / "results.json").write_text(json.dumps(results))
+        proc = subprocess.run([sys.executable, str(SCRIPT), str(run)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        rows += [
+            line for line in proc.stdout.splitlines() if line.startswith(f"| {pair.replace('-', '->')} ")
+        ]
+    assert rows == [
+        "| cs->en | 1950 (23.0) | 47.2 (resumed; 71.9 of training in all) | 37.80 / 58.20 / 38.30 | - | - |",
+        "| en->cs | 1950 (23.0) | 47.2 | 37.80 / 58.20 / 38.30 | - | - |",
+    ]
