@@ -177,7 +177,7 @@ class OptimConfig:
     min_lr: float = 1e-5
     # fraction of the training budget (trainer.max_steps / max_minutes / max_epochs, whichever
     # ends first) over whose end the schedule's rate is cooled down to min_lr; 0 = off. 0.5 chosen
-    # on validation BLEU for the default budget in all six Multi30k directions (+0.05 to +1.45,
+    # on validation BLEU for the default budget in all six Multi30k directions (-0.07 to +1.45,
     # docs/results.md); a budget of a few hundred updates (ten minutes) does better with 0
     cooldown: float = 0.5
     cooldown_shape: str = "linear"  # linear (1 - x) | 1-sqrt (1 - sqrt(x)), x the cooldown's progress
