@@ -183,7 +183,7 @@ def test_checks_between_keys_name_the_key_to_change(values: dict[str, Any], key:
             "optim.cooldown": 0.0,
             "optim.warmup_steps": 5000,
             "trainer.max_steps": 0,
-        },
+        },  # no step limit
         {"optim.name": "adamw", "optim.schedule": "inverse_sqrt", "optim.warmup_steps": 1000},  # optim=adamw
         {
             "optim.schedule": "inverse_sqrt",
