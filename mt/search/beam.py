@@ -88,8 +88,9 @@ def beam_search(
         logits, weights, state = model.next_scores(prev, state, ctx)  # (n*kk, V), (n*kk, S)
         if rules:
             logits = apply_rules(logits, live, search, vocab)
-        logp = F.log_softmax(logits, dim=-1)  # (n*kk, V)
-        cand = (beam_score.view(n * kk, 1) + logp).view(n, kk * V)
+        # log p(y | prefix) plus the prefix's score, added in place: the same sums, and one
+        # (n*kk, V) buffer less to write per step
+        cand = F.log_softmax(logits, dim=-1).add_(beam_score.view(n * kk, 1)).view(n, kk * V)
         top_score, top_idx = cand.topk(2 * K, dim=1)  # (n, 2K), best first
         origin = torch.div(top_idx, V, rounding_mode="floor")  # (n, 2K) beam of origin
         token = top_idx % V if vocab is None else vocab[top_idx % V]  # (n, 2K) token ids
