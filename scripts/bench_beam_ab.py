@@ -37,9 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def baseline_module(rev: str, folder: Path) -> ModuleType:
     """``mt/search/beam.py`` as it was at commit `rev`, imported under another name."""
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:mt/search/beam.py"], check=True, capture_output=True, text=True
-    ).stdout
+    proc = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:mt/search/beam.py"], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        print(f"error: --baseline {rev}: git has no mt/search/beam.py there ({proc.stderr.strip()}); "
+              "give a commit of this repository", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    source = proc.stdout
     path = folder / "baseline_beam.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("baseline_beam", path)
@@ -63,6 +68,11 @@ def main() -> None:
     tune_allocator(cfg.trainer.max_rss_mb)  # as mt-evaluate does
     model = loaded.model.eval()
     data = prepare_data(cfg.data, cfg.tokenizer, tokenizer=loaded.tokenizer)
+    if args.split not in data.encoded:
+        print(
+            f"error: --split {args.split}: the checkpoint's data has {sorted(data.encoded)}", file=sys.stderr
+        )
+        sys.exit(2)
     ds = data.encoded[args.split].select_columns(["src_ids", "src_len"])
     search = SearchConfig.from_trainer(cfg.trainer, beam_size=args.beam)
     batches = list(make_eval_loader(ds, cfg.data, batch_sentences=eval_batch_size(cfg.data, args.beam)))
@@ -84,7 +94,11 @@ def main() -> None:
                     if r == 0:
                         for a, b in zip(outputs["baseline"], outputs["this tree"], strict=True):
                             x, y = a[0], b[0]
-                            same += x.tokens == y.tokens and x.score == y.score and torch.equal(x.attention, y.attention)
+                            same += (
+                                x.tokens == y.tokens
+                                and x.score == y.score
+                                and torch.equal(x.attention, y.attention)
+                            )
     sentences = args.rounds * len(ds)
     rates = {name: sentences / s for name, s in seconds.items()}
     print(f"beam {args.beam}, {len(ds)} sentences of {args.split}, {args.rounds} rounds, "
