@@ -9,16 +9,15 @@ decode the same batches of the split (as `mt-evaluate` batches them) in turn, ba
 alternating which goes first; the model, encoder and decoder are this tree's for both. Taking
 turns per batch cancels the drift in machine speed that separate runs suffer (on these machines
 the same command varies by 15% within minutes), so the ratio is the change's. It also reports
-how many sentences get the same tokens, score and attention from both (bitwise).
+how many sentences get the same tokens, score and attention from both (bitwise), and exits
+with status 1 when any differs.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -35,8 +34,8 @@ from mt.training.checkpoint import load_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def baseline_module(rev: str, folder: Path) -> ModuleType:
-    """``mt/search/beam.py`` as it was at commit `rev`, imported under another name."""
+def baseline_module(rev: str) -> ModuleType:
+    """``mt/search/beam.py`` as it was at commit `rev`, run as a module of another name."""
     proc = subprocess.run(
         ["git", "-C", str(ROOT), "show", f"{rev}:mt/search/beam.py"], capture_output=True, text=True
     )
@@ -44,13 +43,9 @@ def baseline_module(rev: str, folder: Path) -> ModuleType:
         print(f"error: --baseline {rev}: git has no mt/search/beam.py there ({proc.stderr.strip()}); "
               "give a commit of this repository", file=sys.stderr)  # fmt: skip
         sys.exit(2)
-    source = proc.stdout
-    path = folder / "baseline_beam.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("baseline_beam", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = ModuleType("baseline_beam")
+    module.__file__ = f"{rev}:mt/search/beam.py"
+    exec(compile(proc.stdout, module.__file__, "exec"), module.__dict__)
     return module
 
 
@@ -62,6 +57,7 @@ def main() -> None:
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3, help="passes over the split per version")
     args = ap.parse_args()
+    versions = {"baseline": baseline_module(args.baseline), "this tree": current}  # a bad commit fails first
 
     loaded = load_model(args.checkpoint, torch.device("cpu"))
     cfg = loaded.config
@@ -76,29 +72,27 @@ def main() -> None:
     ds = data.encoded[args.split].select_columns(["src_ids", "src_len"])
     search = SearchConfig.from_trainer(cfg.trainer, beam_size=args.beam)
     batches = list(make_eval_loader(ds, cfg.data, batch_sentences=eval_batch_size(cfg.data, args.beam)))
-    with tempfile.TemporaryDirectory() as tmp:
-        versions = {"baseline": baseline_module(args.baseline, Path(tmp)), "this tree": current}
-        seconds = dict.fromkeys(versions, 0.0)
-        same = 0
-        with autocast(torch.device("cpu"), search.precision):
-            for module in versions.values():  # warm-up: one batch each, untimed
-                module.beam_search(model, batches[0], search)
-            for r in range(args.rounds):
-                for i, batch in enumerate(batches):
-                    order = list(versions) if (i + r) % 2 == 0 else list(reversed(versions))
-                    outputs = {}
-                    for name in order:
-                        t0 = time.perf_counter()
-                        outputs[name] = versions[name].beam_search(model, batch, search)
-                        seconds[name] += time.perf_counter() - t0
-                    if r == 0:
-                        for a, b in zip(outputs["baseline"], outputs["this tree"], strict=True):
-                            x, y = a[0], b[0]
-                            same += (
-                                x.tokens == y.tokens
-                                and x.score == y.score
-                                and torch.equal(x.attention, y.attention)
-                            )
+    seconds = dict.fromkeys(versions, 0.0)
+    same = 0
+    with autocast(torch.device("cpu"), search.precision):
+        for module in versions.values():  # warm-up: one batch each, untimed
+            module.beam_search(model, batches[0], search)
+        for r in range(args.rounds):
+            for i, batch in enumerate(batches):
+                order = list(versions) if (i + r) % 2 == 0 else list(reversed(versions))
+                outputs = {}
+                for name in order:
+                    t0 = time.perf_counter()
+                    outputs[name] = versions[name].beam_search(model, batch, search)
+                    seconds[name] += time.perf_counter() - t0
+                if r == 0:
+                    for a, b in zip(outputs["baseline"], outputs["this tree"], strict=True):
+                        x, y = a[0], b[0]
+                        same += (
+                            x.tokens == y.tokens
+                            and x.score == y.score
+                            and torch.equal(x.attention, y.attention)
+                        )
     sentences = args.rounds * len(ds)
     rates = {name: sentences / s for name, s in seconds.items()}
     print(f"beam {args.beam}, {len(ds)} sentences of {args.split}, {args.rounds} rounds, "
