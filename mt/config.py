@@ -146,6 +146,10 @@ class ModelConfig:
     dec_layers: int = 1
     dropout: float = 0.3
     emb_dropout: float = 0.3
+    # word dropout (whole source / target-input tokens' embeddings zeroed with this probability
+    # in training, Nematus' dropout_source / dropout_target); 0 = off
+    src_word_dropout: float = 0.0
+    tgt_word_dropout: float = 0.0
     bridge: str = "bridge"  # bridge | last | zero
     decoder_style: str = "luong"  # luong (attention from h_i, input feeding) | bahdanau (from h_{i-1})
     input_feeding: bool = True  # luong style only

@@ -109,6 +109,8 @@ RANGES: dict[str, Range] = {
     "model.dec_layers": positive(),
     "model.dropout": UNIT_OPEN,
     "model.emb_dropout": UNIT_OPEN,
+    "model.src_word_dropout": UNIT_OPEN,
+    "model.tgt_word_dropout": UNIT_OPEN,
     "optim.lr": positive(),
     "optim.betas": UNIT_OPEN,  # each of the two: what torch's Adam accepts
     "optim.eps": positive(),

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from mt.models.attention import Attention
 from mt.models.cells import RecurrentLayer
-from mt.models.dropout import Dropout
+from mt.models.dropout import Dropout, WordDropout
 
 
 @dataclass
@@ -93,6 +93,7 @@ class Decoder(nn.Module):
         input_feeding: bool = True,
         dropout: float = 0.0,
         emb_dropout: float = 0.0,
+        word_dropout: float = 0.0,
         pad_id: int = 0,
     ) -> None:
         super().__init__()
@@ -110,6 +111,7 @@ class Decoder(nn.Module):
             self.feed_size = memory_size  # the context vector
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
         self.emb_dropout = Dropout(emb_dropout)
+        self.word_dropout = WordDropout(word_dropout)
         self.dropout = Dropout(dropout)
         self.attention = attention
         first_inputs = [emb_size] + ([self.feed_size] if self.feed_size else [])
@@ -206,7 +208,7 @@ class Decoder(nn.Module):
         sampling = teacher_forcing < 1.0 and self.training
         if sampling and predict is None:
             raise ValueError("teacher_forcing < 1 needs the output layer (`predict`)")
-        emb = self.emb_dropout(self.embed(tgt_in))  # (B, T, E)
+        emb = self.emb_dropout(self.word_dropout(self.embed(tgt_in)))  # (B, T, E)
         # (T, B, G), one matmul; unbind, not gx_all[t]: backward stacks the T step gradients
         # once instead of adding T full-size (T, B, G) tensors that are zero but for one step
         gx_steps = self.layers[0].project(0, emb, bias=True).unbind(1)
@@ -227,7 +229,9 @@ class Decoder(nn.Module):
                     guess = predict(prev).argmax(-1)  # (B,)
                 use_own = torch.rand(B, device=tgt_in.device) >= teacher_forcing
                 if use_own.any():
-                    own = self.emb_dropout(self.embed(torch.where(use_own, guess, tgt_in[:, t])))
+                    own = self.emb_dropout(
+                        self.word_dropout(self.embed(torch.where(use_own, guess, tgt_in[:, t])))
+                    )
                     emb_t = own
                     gx0 = self.layers[0].project(0, own, bias=True)
             if self.style == "luong":

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from mt.models.dropout import Dropout
+from mt.models.dropout import Dropout, WordDropout
 
 RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -25,6 +25,7 @@ class Encoder(nn.Module):
         rnn_type: str = "gru",
         dropout: float = 0.0,
         emb_dropout: float = 0.0,
+        word_dropout: float = 0.0,
         pad_id: int = 0,
     ) -> None:
         super().__init__()
@@ -37,6 +38,7 @@ class Encoder(nn.Module):
         self.output_size = hidden_size * self.num_directions
         self.embed = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
         self.emb_dropout = Dropout(emb_dropout)
+        self.word_dropout = WordDropout(word_dropout)
         self.rnn = RNN_TYPES[rnn_type](
             emb_size,
             hidden_size,
@@ -54,7 +56,7 @@ class Encoder(nn.Module):
         memory (B, S, D*H) (zeros on padding), final hidden (L, B, D*H), final cell (L, B, D*H) or None
         """
         B, S = src.shape
-        x = self.emb_dropout(self.embed(src))  # (B, S, E)
+        x = self.emb_dropout(self.word_dropout(self.embed(src)))  # (B, S, E)
         packed = pack_padded_sequence(x, src_lens.cpu(), batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed)
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=S)  # (B, S, D*H)

@@ -135,6 +135,7 @@ def build_model(cfg: Any, src_vocab_size: int, tgt_vocab_size: int, pad_id: int 
         rnn_type=_get(cfg, "rnn_type"),
         dropout=_get(cfg, "dropout"),
         emb_dropout=_get(cfg, "emb_dropout"),
+        word_dropout=_get(cfg, "src_word_dropout"),
         pad_id=pad_id,
     )
     dec_hidden = _get(cfg, "dec_hidden")
@@ -154,6 +155,7 @@ def build_model(cfg: Any, src_vocab_size: int, tgt_vocab_size: int, pad_id: int 
         input_feeding=_get(cfg, "input_feeding"),
         dropout=_get(cfg, "dropout"),
         emb_dropout=_get(cfg, "emb_dropout"),
+        word_dropout=_get(cfg, "tgt_word_dropout"),
         pad_id=pad_id,
     )
     bridge = Bridge(
