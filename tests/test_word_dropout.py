@@ -66,6 +66,9 @@ def test_the_model_takes_it_on_both_sides_without_new_parameters() -> None:
     assert plain.encoder.word_dropout.p == 0.0 and plain.decoder.word_dropout.p == 0.0
     wd.load_state_dict(plain.state_dict())  # strict: the same parameters
     batch = collate([[5, 6, 7, 2], [8, 9, 2]], [[4, 5, 6, 2], [7, 2]])
+    old = {k: v for k, v in base.__dict__.items() if "word_dropout" not in k}  # a dict from before them
+    old["attention"] = dict(base.attention.__dict__)
+    assert build_model(old, 30, 31).encoder.word_dropout.p == 0.0
     plain.eval(), wd.eval()
     with torch.no_grad():
         assert torch.equal(plain(batch)[0], wd(batch)[0])  # evaluation: the same function

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mt.config import ModelConfig
 from mt.models.attention import build_attention
 from mt.models.decoder import Decoder, DecoderState, EncoderContext
 from mt.models.encoder import Bridge, Encoder
@@ -122,9 +123,13 @@ def _get(cfg: Any, key: str) -> Any:
 
 
 def build_model(cfg: Any, src_vocab_size: int, tgt_vocab_size: int, pad_id: int = 0) -> Seq2Seq:
-    """Build a Seq2Seq from a ModelConfig (dataclass, DictConfig or plain dict); no Hydra needed."""
+    """Build a Seq2Seq from a ModelConfig (dataclass, DictConfig or plain dict); no Hydra needed.
+    A plain dict may leave out settings added since it was written (word dropout): they take the
+    schema's default."""
     if is_dataclass(cfg):
         cfg = asdict(cfg)
+    elif isinstance(cfg, dict):
+        cfg = {**asdict(ModelConfig()), **cfg}
     att_cfg = _get(cfg, "attention")
     encoder = Encoder(
         src_vocab_size,
