@@ -116,6 +116,25 @@ def test_a_checkpoint_with_another_tokenizer_is_refused_by_name(
         load_ensemble(first, a, [b, c], cpu)
 
 
+def test_a_model_trained_with_subword_sampling_joins_and_a_lowercasing_one_does_not(
+    tmp_path: Path, small_tokenizer
+) -> None:
+    """Subword sampling changes only training; the ids of a text are the same, so such a model
+    joins an ensemble. Lowercasing changes the ids of a cased text, so it does not."""
+    protos = small_tokenizer._protos
+    sampled = Tokenizer(*protos, sampling_alpha=0.5, sampling_nbest=-1)
+    lowered = Tokenizer(*protos, lowercase=True)
+    assert sampled.to_bytes() != small_tokenizer.to_bytes()
+    a = write_checkpoint(tmp_path / "a.pt", small_tokenizer, 1, seed=0)
+    b = write_checkpoint(tmp_path / "b.pt", sampled, 1, seed=1)
+    c = write_checkpoint(tmp_path / "c.pt", lowered, 1, seed=2)
+    cpu = torch.device("cpu")
+    first = load_model(a, cpu)
+    assert len(load_ensemble(first, a, [b], cpu).models) == 2
+    with pytest.raises(CheckpointError, match=r"c\.pt cannot join an ensemble with .*a\.pt: its tokenizer"):
+        load_ensemble(first, a, [c], cpu)
+
+
 @pytest.mark.slow  # three runs of mt-translate
 def test_mt_translate_with_an_ensemble(tmp_path: Path, small_tokenizer, other_tokenizer) -> None:
     """A real mt-translate: `+ensemble=[a.pt]` with checkpoint a.pt gives a.pt's output; with

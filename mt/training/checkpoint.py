@@ -207,7 +207,8 @@ def load_ensemble(
     for path in others:
         other = load_model(path, device)
         data, mine = other.config.data, first.config.data
-        if other.tokenizer.to_bytes() != first.tokenizer.to_bytes():
+        # the same ids for the same text; training-only settings (subword sampling) may differ
+        if other.tokenizer.fingerprint != first.tokenizer.fingerprint:
             raise CheckpointError(
                 f"{path} cannot join an ensemble with {first_path}: its tokenizer (target vocabulary, "
                 f"{other.tokenizer.tgt_vocab_size} pieces) is another one; ensembles need models trained with one "
