@@ -4,7 +4,6 @@ mask of ``mt.models.kernels.dropout``; and word dropout, the same over whole tok
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from mt.models.kernels import dropout
@@ -38,10 +37,9 @@ class WordDropout(nn.Module):
 
     def forward(self, emb: Tensor) -> Tensor:
         """emb (..., E) -> (..., E), each token's whole row (e.g. emb[b, t] of (B, L, E)) zeroed or scaled."""
-        if not self.training or self.p == 0.0:
+        if not self.training:
             return emb
-        keep = torch.rand(emb.shape[:-1], device=emb.device).unsqueeze(-1) >= self.p  # (..., 1)
-        return (emb * keep).mul_(1.0 / (1.0 - self.p))
+        return dropout(emb, self.p, (*emb.shape[:-1], 1))  # one mask value per token
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -231,8 +231,10 @@ def lstm_step(gx: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> t
 # ---------------------------------------------------------------- dropout
 
 
-def dropout(x: Tensor, p: float) -> Tensor:
-    """Inverted dropout: ``x * m / (1 - p)``, ``m_i ~ Bernoulli(1 - p)`` independent, any shape.
+def dropout(x: Tensor, p: float, mask_shape: tuple[int, ...] | None = None) -> Tensor:
+    """Inverted dropout: ``x * m / (1 - p)``, ``m_i ~ Bernoulli(1 - p)`` independent, any shape;
+    ``mask_shape`` (default ``x.shape``) broadcast against ``x`` drops whole slices (word dropout:
+    ``(B, L, 1)`` for ``(B, L, E)`` embeddings).
 
     ``m_i = [u_i >= p]`` with ``u_i ~ U[0, 1)`` in float32: the distribution of ``F.dropout``
     (up to the 2^-24 grid of u), drawn 3x faster on CPU than torch's ``bernoulli_``: forward
@@ -244,5 +246,5 @@ def dropout(x: Tensor, p: float) -> Tensor:
         return x
     if p == 1.0:
         return x * 0.0
-    keep = torch.rand(x.shape, device=x.device) >= p  # (...) bool, P(keep) = 1 - p
+    keep = torch.rand(mask_shape or x.shape, device=x.device) >= p  # (...) bool, P(keep) = 1 - p
     return (x * keep).mul_(1.0 / (1.0 - p))
